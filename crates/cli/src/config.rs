@@ -1,0 +1,82 @@
+//! The configuration file (`--config FILE` or `KEYWATCH_CONFIG`): defaults for command-line
+//! options, so a team can commit its scanning policy. Command-line flags win.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub scan: ScanConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Extra rule files, relative to the config file.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    #[serde(default)]
+    pub no_default_rules: bool,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub max_file_size: Option<String>,
+    pub max_archive_size: Option<String>,
+    pub archive_depth: Option<u32>,
+    pub baseline: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read config", path.display()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for rules in &mut config.scan.rules {
+            if rules.is_relative() {
+                *rules = base.join(&*rules);
+            }
+        }
+        if let Some(baseline) = &mut config.scan.baseline {
+            if baseline.is_relative() {
+                *baseline = base.join(&*baseline);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Parses sizes such as `1048576`, `512K`, `100M`, `2G` (binary units; `MB`, `MiB` also).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    if digits.is_empty() {
+        bail!("invalid size {text:?}: expected a number with an optional K, M or G suffix");
+    }
+    let n: u64 = digits.parse().map_err(|_| anyhow!("invalid size {text:?}"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => bail!("invalid size unit {other:?} in {text:?}: use K, M or G"),
+    };
+    n.checked_mul(multiplier).ok_or_else(|| anyhow!("size {text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("10X").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! `keywatch`: the one binary. Parses the command line, loads configuration, and hands each
+//! subcommand to its module; the work itself lives in the library crates.
+
+mod config;
+mod output;
+mod rules_cmd;
+mod scan_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes of the shared CLI contract.
+pub mod exit {
+    /// Ran and found nothing.
+    pub const CLEAN: u8 = 0;
+    /// Ran and found something.
+    pub const FOUND: u8 = 1;
+    /// Usage error, or nothing could be read.
+    pub const TROUBLE: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keywatch",
+    version,
+    about = "Inventory, behaviour analysis and secret protection for non-human identities",
+    long_about = "Keywatch finds and watches the machine credentials (API keys, OAuth grants, \
+                  integration tokens, service accounts, deploy keys, cloud access keys) that \
+                  vendors and automation use to reach your systems.\n\n\
+                  Exit codes: 0 ran and found nothing, 1 ran and found something, \
+                  2 usage error or nothing could be read."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Where Keywatch keeps its state (the store used by inventory and log commands)
+    #[arg(long, global = true, env = "KEYWATCH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); see docs/config.md
+    #[arg(long, global = true, env = "KEYWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print less: no progress, no summary, only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: skipped inputs and rule-loading notes (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never colour output (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+impl Global {
+    /// Colour only on a terminal, and never when asked not to.
+    pub fn color(&self, is_terminal: bool) -> bool {
+        is_terminal && !self.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    }
+
+    /// The data directory: `--data-dir`, else `$XDG_DATA_HOME/keywatch`, else
+    /// `~/.local/share/keywatch`.
+    #[allow(dead_code)] // read by the store-backed commands (inventory, ingest) as they land
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("keywatch");
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/keywatch")
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Find secrets in files, directories, archives, standard input or git history
+    #[command(long_about = scan_cmd::LONG_ABOUT)]
+    Scan(scan_cmd::ScanArgs),
+    /// List the detection rules, or check a rule file (Keywatch or gitleaks format)
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
+}
+
+/// Output formats of the shared CLI contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Jsonl,
+    Sarif,
+    Csv,
+}
+
+impl Format {
+    /// Human on a terminal, JSON when piped.
+    pub fn resolve(chosen: Option<Format>, writing_to_terminal: bool) -> Format {
+        chosen.unwrap_or(if writing_to_terminal { Format::Human } else { Format::Json })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Scan(args) => scan_cmd::run(&cli.global, args),
+        Command::Rules(cmd) => rules_cmd::run(&cli.global, cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let color = cli.global.color(std::io::stderr().is_terminal());
+            let prefix = if color { "\x1b[31merror\x1b[0m" } else { "error" };
+            eprintln!("{prefix}: {err:#}");
+            ExitCode::from(exit::TROUBLE)
+        }
+    }
+}

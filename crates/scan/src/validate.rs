@@ -1,0 +1,125 @@
+//! Structural checks on candidate secrets. A checksum that fails means the string is not a
+//! token the provider issued (a typo, a truncated paste, a made-up test value), so the match
+//! is dropped unless the user asks to keep invalid ones.
+
+use anyhow::{bail, Result};
+use base64::Engine;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validator {
+    /// GitHub's token format: `<prefix>_<30 base62><6 base62 CRC32 of the 30>`.
+    GithubCrc32,
+    /// A JWT whose header decodes to a JSON object with `alg`.
+    Jwt,
+}
+
+/// What a validator concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    ChecksumValid,
+    /// The secret has the right structure; there is no checksum to check.
+    StructureValid,
+    Invalid,
+}
+
+impl Validator {
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "github-crc32" => Ok(Validator::GithubCrc32),
+            "jwt" => Ok(Validator::Jwt),
+            other => bail!("unknown validator {other:?} (known: github-crc32, jwt)"),
+        }
+    }
+
+    pub fn check(self, secret: &[u8]) -> Outcome {
+        let ok = match self {
+            Validator::GithubCrc32 => return github_crc32(secret),
+            Validator::Jwt => jwt_header_is_json(secret),
+        };
+        if ok {
+            Outcome::StructureValid
+        } else {
+            Outcome::Invalid
+        }
+    }
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Encodes `n` in base62, left-padded with `0` to `width` characters.
+pub fn base62(mut n: u64, width: usize) -> String {
+    let mut digits = Vec::with_capacity(width);
+    while n > 0 {
+        digits.push(BASE62[(n % 62) as usize]);
+        n /= 62;
+    }
+    while digits.len() < width {
+        digits.push(b'0');
+    }
+    digits.reverse();
+    String::from_utf8(digits).expect("base62 digits are ASCII")
+}
+
+fn github_crc32(secret: &[u8]) -> Outcome {
+    let Some(underscore) = secret.iter().rposition(|&b| b == b'_') else {
+        return Outcome::Invalid;
+    };
+    let body = &secret[underscore + 1..];
+    if body.len() != 36 || !body.iter().all(u8::is_ascii_alphanumeric) {
+        return Outcome::Invalid;
+    }
+    let (random, checksum) = body.split_at(30);
+    let expected = base62(crc32fast::hash(random) as u64, 6);
+    if expected.as_bytes() == checksum {
+        Outcome::ChecksumValid
+    } else {
+        Outcome::Invalid
+    }
+}
+
+fn jwt_header_is_json(secret: &[u8]) -> bool {
+    let Some(header) = secret.split(|&b| b == b'.').next() else {
+        return false;
+    };
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let trimmed: Vec<u8> = header.iter().copied().filter(|&b| b != b'=').collect();
+    let Ok(decoded) = engine.decode(trimmed) else {
+        return false;
+    };
+    let decoded = String::from_utf8_lossy(&decoded);
+    let t = decoded.trim_start();
+    t.starts_with('{') && decoded.contains("\"alg\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn github_token(prefix: &str, random: &str) -> String {
+        format!("{prefix}_{random}{}", base62(crc32fast::hash(random.as_bytes()) as u64, 6))
+    }
+
+    #[test]
+    fn github_checksum_round_trip() {
+        let t = github_token("ghp", "Zq8mV1xR4tK0pLw2Yc7Hn3Ub6Js9Ad");
+        assert_eq!(Validator::GithubCrc32.check(t.as_bytes()), Outcome::ChecksumValid);
+        let mut broken = t.into_bytes();
+        let last = broken.len() - 1;
+        broken[last] = if broken[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(Validator::GithubCrc32.check(&broken), Outcome::Invalid);
+    }
+
+    #[test]
+    fn base62_pads() {
+        assert_eq!(base62(0, 6), "000000");
+        assert_eq!(base62(61, 2), "0z");
+        assert_eq!(base62(62, 1), "10");
+    }
+
+    #[test]
+    fn jwt_header() {
+        assert!(jwt_header_is_json(b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"));
+        assert!(!jwt_header_is_json(b"eyJub3QiOiJqd3QifQ.eyJzdWIiOiIxIn0.sig"));
+        assert!(!jwt_header_is_json(b"!!!.x.y"));
+    }
+}
