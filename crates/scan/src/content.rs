@@ -109,7 +109,7 @@ impl<R: Read> Read for Bounded<'_, R> {
         }
         if n64 > self.budget.get() {
             return Err(io::Error::other(
-                "archive expands past --max-archive-bytes (possible decompression bomb); rest skipped",
+                "archive expands past --max-archive-size (possible decompression bomb); rest skipped",
             ));
         }
         self.left -= n64;
@@ -310,18 +310,24 @@ impl<'a> ContentScanner<'a> {
 
     fn scan_gzip(&mut self, stream: &mut dyn Read, display: &str, depth: u32, budget: &Cell<u64>) {
         let decoder = MultiGzDecoder::new(stream);
-        let mut bounded = Bounded { inner: decoder, left: self.limits.max_archive_bytes, budget, what: "--max-archive-bytes" };
+        let mut bounded =
+            Bounded { inner: decoder, left: self.limits.max_archive_bytes, budget, what: "--max-archive-size" };
         let mut head = Vec::with_capacity(512);
         if let Err(e) = (&mut bounded).take(512).read_to_end(&mut head) {
             self.sink.error(display, format!("invalid or truncated gzip data: {e}"));
             return;
         }
+        let is_tar = sniff(&head) == Kind::Tar;
         let inner_name = gzip_inner_name(display, bounded.inner.header().and_then(|h| h.filename()));
-        let mut rest = Cursor::new(head.clone()).chain(bounded);
-        if sniff(&head) == Kind::Tar {
+        if is_tar {
             // A .tar.gz is one archive: its entries are named after the outer file.
+            let mut rest = Cursor::new(head).chain(bounded);
             self.scan_tar(&mut rest, display, depth, budget);
         } else {
+            // A single compressed file is an entry: it gets the per-file bound.
+            bounded.left = bounded.left.min(self.limits.max_file_size.saturating_sub(head.len() as u64));
+            bounded.what = "--max-file-size";
+            let mut rest = Cursor::new(head).chain(bounded);
             let inner_display = format!("{display}!{inner_name}");
             self.scan(&mut rest, &inner_display, None, depth + 1, budget);
         }
