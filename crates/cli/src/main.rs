@@ -83,7 +83,7 @@ impl Global {
 pub enum Command {
     /// Find secrets in files, directories, archives, standard input or git history
     #[command(long_about = scan_cmd::LONG_ABOUT)]
-    Scan(scan_cmd::ScanArgs),
+    Scan(Box<scan_cmd::ScanArgs>),
     /// List the detection rules, or check a rule file (Keywatch or gitleaks format)
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),

@@ -36,11 +36,9 @@ pub fn render(report: &Report, format: Format, color: bool, verbose: bool) -> St
             s.push('\n');
             s
         }
-        Format::Jsonl => report
-            .findings
-            .iter()
-            .map(|f| serde_json::to_string(f).expect("finding serialises") + "\n")
-            .collect(),
+        Format::Jsonl => {
+            report.findings.iter().map(|f| serde_json::to_string(f).expect("finding serialises") + "\n").collect()
+        }
         Format::Sarif => sarif(report),
         Format::Csv => csv(report),
     }
@@ -53,7 +51,8 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot create output", path.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot create output", path.display()))?;
     tmp.write_all(data).with_context(|| format!("{}: cannot write output", path.display()))?;
     tmp.as_file().sync_all().ok();
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot write output", path.display()))?;
@@ -150,7 +149,12 @@ fn human(report: &Report, color: bool, verbose: bool) -> String {
             paint.dim(&format!("{} · {} · sha256 {}", first.rule_id, first.provider, &first.secret_sha256[..16]))
         );
         for f in group {
-            let _ = writeln!(out, "    {}  {}", paint.cyan(&format!("{}:{}:{}", f.path, f.line, f.column)), f.context.trim());
+            let _ = writeln!(
+                out,
+                "    {}  {}",
+                paint.cyan(&format!("{}:{}:{}", f.path, f.line, f.column)),
+                f.context.trim()
+            );
             if let Some(c) = &f.commit {
                 let _ = writeln!(
                     out,

@@ -77,7 +77,8 @@ pub fn run(_global: &Global, cmd: &RulesCommand) -> Result<u8> {
             let mut searcher = Searcher::new(&matcher, FindingOptions::default());
             let mut failures = 0;
             for rule in matcher.rules() {
-                let cases = rule.examples.iter().map(|e| (e, true)).chain(rule.negative_examples.iter().map(|e| (e, false)));
+                let cases =
+                    rule.examples.iter().map(|e| (e, true)).chain(rule.negative_examples.iter().map(|e| (e, false)));
                 for (example, should_match) in cases {
                     let mut found = Vec::new();
                     searcher.search_slice(example.as_bytes(), "example", &mut found);

@@ -99,7 +99,8 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
         bail!("no rules to scan with (--no-default-rules without --rules)");
     }
     let max_file_size = size_option(args.max_file_size.as_deref(), config.scan.max_file_size.as_deref(), "100M")?;
-    let max_archive_bytes = size_option(args.max_archive_size.as_deref(), config.scan.max_archive_size.as_deref(), "1G")?;
+    let max_archive_bytes =
+        size_option(args.max_archive_size.as_deref(), config.scan.max_archive_size.as_deref(), "1G")?;
     let limits = Limits {
         max_file_size,
         archive_depth: args.archive_depth.or(config.scan.archive_depth).unwrap_or(3),
@@ -135,7 +136,11 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
         let mut failures = Vec::new();
         if args.git {
             for repo in &args.paths {
-                match scanner.scan_git(repo, &GitOptions { branch: args.branch.clone(), since_commit: args.since_commit.clone() }, &collector) {
+                match scanner.scan_git(
+                    repo,
+                    &GitOptions { branch: args.branch.clone(), since_commit: args.since_commit.clone() },
+                    &collector,
+                ) {
                     Ok(s) => {
                         summary.commits += s.commits;
                         summary.blobs += s.blobs;
@@ -152,7 +157,9 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
             for path in paths {
                 match std::fs::symlink_metadata(path) {
                     Ok(_) => existing.push(path.clone()),
-                    Err(e) => keywatch_scan::Sink::error(&collector, &path.to_string_lossy(), format!("cannot read: {e}")),
+                    Err(e) => {
+                        keywatch_scan::Sink::error(&collector, &path.to_string_lossy(), format!("cannot read: {e}"))
+                    }
                 }
             }
             scanner.scan_paths(&existing, &collector);
@@ -213,8 +220,11 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
 }
 
 fn load_rules(global: &Global, args: &ScanArgs, config: &Config) -> Result<LoadedRules> {
-    let mut rules =
-        if args.no_default_rules || config.scan.no_default_rules { LoadedRules::default() } else { LoadedRules::builtin()? };
+    let mut rules = if args.no_default_rules || config.scan.no_default_rules {
+        LoadedRules::default()
+    } else {
+        LoadedRules::builtin()?
+    };
     for path in config.scan.rules.iter().chain(args.rules.iter()) {
         rules.extend(LoadedRules::load_file(path)?)?;
     }
@@ -268,7 +278,11 @@ fn load_baseline(path: &Path) -> Result<HashSet<String>> {
         Err(first_error) => {
             for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                 let v: serde_json::Value = serde_json::from_str(line).map_err(|_| {
-                    anyhow!("{}: baseline is neither JSON nor JSON lines ({first_error}; line {})", path.display(), n + 1)
+                    anyhow!(
+                        "{}: baseline is neither JSON nor JSON lines ({first_error}; line {})",
+                        path.display(),
+                        n + 1
+                    )
                 })?;
                 collect(&v);
             }
@@ -291,7 +305,8 @@ fn sort_findings(findings: &mut [Finding]) {
 fn progress_loop(counters: &Counters, done: &std::sync::atomic::AtomicBool) {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         bar.set_message(format!(

@@ -15,7 +15,9 @@ fn token(seed: &str) -> String {
     // Slack bot token shape: no checksum, distinctive prefix.
     let digest = Sha256::digest(seed.as_bytes());
     let alnum = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let digits = |n: usize, skip: usize| -> String { digest.iter().skip(skip).take(n).map(|b| (b'0' + b % 10) as char).collect() };
+    let digits = |n: usize, skip: usize| -> String {
+        digest.iter().skip(skip).take(n).map(|b| (b'0' + b % 10) as char).collect()
+    };
     let tail: String = digest.iter().cycle().skip(7).take(24).map(|b| alnum[(*b % 62) as usize] as char).collect();
     format!("xoxb-{}-{}-{tail}", digits(11, 0), digits(13, 11))
 }
@@ -28,7 +30,8 @@ fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
     for (name, data) in entries {
-        zip.start_file(*name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)).unwrap();
+        zip.start_file(*name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated))
+            .unwrap();
         zip.write_all(data).unwrap();
     }
     zip.finish().unwrap();
@@ -103,7 +106,8 @@ fn nested_archives_are_opened_and_named() {
     assert_eq!(paths_of(&report, &b), ["release.zip!bundle.tar.gz!conf/prod.env"]);
     assert_eq!(paths_of(&report, &c), ["notes.txt.gz!notes.txt"]);
     assert_eq!(paths_of(&report, &d), ["release.zip!libs/app.jar!META-INF/app.properties"]);
-    let f = report["findings"].as_array().unwrap().iter().find(|f| f["secret_sha256"] == sha256_hex(&a).as_str()).unwrap();
+    let f =
+        report["findings"].as_array().unwrap().iter().find(|f| f["secret_sha256"] == sha256_hex(&a).as_str()).unwrap();
     assert_eq!(f["line"], 2);
     assert!(has(&report["skipped"], "release.zip!image.png", "binary"));
 
@@ -133,7 +137,8 @@ fn decompression_bombs_are_bounded() {
 fn traversal_names_links_and_truncation_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let t = token("safe");
-    let evil = zip_bytes(&[("../../etc/cron.d/x", b"* * * * * root sh\n"), ("ok/app.env", format!("T={t}\n").as_bytes())]);
+    let evil =
+        zip_bytes(&[("../../etc/cron.d/x", b"* * * * * root sh\n"), ("ok/app.env", format!("T={t}\n").as_bytes())]);
     fs::write(dir.path().join("evil.zip"), &evil).unwrap();
 
     let mut builder = tar::Builder::new(Vec::new());
@@ -151,7 +156,10 @@ fn traversal_names_links_and_truncation_are_reported() {
 
     let full = zip_bytes(&[("a.env", format!("T={}\n", token("trunc")).as_bytes())]);
     fs::write(dir.path().join("truncated.zip"), &full[..full.len() / 2]).unwrap();
-    let targz = gzip(&tar_bytes(&[("big.txt", &vec![b'x'; 200_000]), ("later.env", format!("T={}\n", token("lost")).as_bytes())]));
+    let targz = gzip(&tar_bytes(&[
+        ("big.txt", &vec![b'x'; 200_000]),
+        ("later.env", format!("T={}\n", token("lost")).as_bytes()),
+    ]));
     fs::write(dir.path().join("truncated.tar.gz"), &targz[..targz.len() / 2]).unwrap();
     let good = token("good-file");
     fs::write(dir.path().join("good.env"), format!("T={good}\n")).unwrap();

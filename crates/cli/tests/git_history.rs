@@ -51,7 +51,8 @@ impl Repo {
         index.write().unwrap();
         let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = Signature::new(author, &format!("{}@example.org", author.to_lowercase()), &Time::new(t, 0)).unwrap();
-        let parents: Vec<git2::Commit> = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+        let parents: Vec<git2::Commit> =
+            self.repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
         let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
         self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parent_refs).unwrap()
     }
@@ -65,8 +66,9 @@ fn scan_git(repo: &Path, extra: &[&str]) -> (i32, Value) {
         .args(extra)
         .output()
         .unwrap();
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
     (out.status.code().unwrap(), json)
 }
 
@@ -80,7 +82,8 @@ fn reports_the_commit_that_introduced_each_secret() {
     let r = Repo::new();
     let (old, later, branch_only) = (token("old"), token("later"), token("branch"));
     r.commit("Alice", 1_700_000_000, "initial", &[("README.md", Some("hello\n"))]);
-    let introduced = r.commit("Bob", 1_700_000_100, "add payment config", &[("config/pay.env", Some(&format!("STRIPE={old}\n")))]);
+    let introduced =
+        r.commit("Bob", 1_700_000_100, "add payment config", &[("config/pay.env", Some(&format!("STRIPE={old}\n")))]);
     // The secret survives an unrelated edit of the same file and is then deleted.
     r.commit("Carol", 1_700_000_200, "tweak", &[("config/pay.env", Some(&format!("# payments\nSTRIPE={old}\n")))]);
     let removed = r.commit("Carol", 1_700_000_300, "remove secret", &[("config/pay.env", None)]);
@@ -139,7 +142,9 @@ fn broken_objects_are_reported_and_the_rest_scanned() {
     assert_eq!(for_secret(&report, &kept).len(), 1);
     let errors = report["errors"].as_array().unwrap();
     assert!(
-        errors.iter().any(|e| e["path"].as_str().unwrap().starts_with("a.env@") && e["message"].as_str().unwrap().contains(&blob)),
+        errors.iter().any(
+            |e| e["path"].as_str().unwrap().starts_with("a.env@") && e["message"].as_str().unwrap().contains(&blob)
+        ),
         "{errors:?}"
     );
 }

@@ -58,7 +58,12 @@ fn scan_json(args: &[&str], dir: &Path) -> Run {
     let out = keywatch().current_dir(dir).arg("scan").args(args).arg("--format").arg("json").output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
-    Run { code: out.status.code().unwrap_or(-1), json, stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 fn findings(run: &Run) -> &Vec<Value> {
@@ -213,12 +218,17 @@ fn binary_utf16_and_invalid_utf8_files() {
 
     let run = scan_json(&["."], dir.path());
     assert!(finding_for(&run, &t_bin).is_empty(), "binary skipped");
-    assert!(run.json["skipped"].as_array().unwrap().iter().any(|s| s["path"] == "tool.bin" && s["reason"] == "binary file"));
+    assert!(run.json["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["path"] == "tool.bin" && s["reason"] == "binary file"));
     let f = finding_for(&run, &t_utf16);
     assert_eq!(f.len(), 1, "UTF-16 decoded: {}", run.stdout);
     assert_eq!(f[0]["line"], 2);
     assert_eq!(finding_for(&run, &t_latin)[0]["line"], 2);
-    let err = run.json["errors"].as_array().unwrap().iter().find(|e| e["path"] == "bad16.txt").expect("bad UTF-16 reported");
+    let err =
+        run.json["errors"].as_array().unwrap().iter().find(|e| e["path"] == "bad16.txt").expect("bad UTF-16 reported");
     assert!(err["message"].as_str().unwrap().contains("UTF-16"));
     assert_eq!(run.code, 1, "a bad file does not change the exit code");
     assert_eq!(scan_json(&[".", "--strict"], dir.path()).code, 2, "--strict does");
@@ -236,7 +246,9 @@ fn oversized_files_are_skipped_by_size() {
     write(dir.path(), "small.env", format!("T={token}\n"));
     let run = scan_json(&["."], dir.path());
     let skipped = run.json["skipped"].as_array().unwrap();
-    assert!(skipped.iter().any(|s| s["path"] == "huge.log" && s["reason"].as_str().unwrap().contains("--max-file-size")));
+    assert!(skipped
+        .iter()
+        .any(|s| s["path"] == "huge.log" && s["reason"].as_str().unwrap().contains("--max-file-size")));
     assert_eq!(finding_for(&run, &token).len(), 1);
     let small_limit = scan_json(&[".", "--max-file-size", "10"], dir.path());
     assert_eq!(small_limit.code, 0);
@@ -262,7 +274,12 @@ fn baseline_suppresses_known_findings() {
     let old = github_token("old");
     write(dir.path(), "a.env", format!("T={old}\n"));
     let report = dir.path().join("baseline.json");
-    let first = keywatch().current_dir(dir.path()).args(["scan", "a.env", "--format", "json", "--output"]).arg(&report).output().unwrap();
+    let first = keywatch()
+        .current_dir(dir.path())
+        .args(["scan", "a.env", "--format", "json", "--output"])
+        .arg(&report)
+        .output()
+        .unwrap();
     assert_eq!(first.status.code(), Some(1));
     assert!(first.stdout.is_empty(), "--output writes the file, not stdout");
     let again = scan_json(&["a.env", "--baseline", report.to_str().unwrap()], dir.path());
@@ -307,7 +324,11 @@ stopwords = ["dontcare"]
 paths = ['''fixtures/''']
 "#,
     );
-    write(dir.path(), "src/client.go", "var tok = \"acme_live_q7x2k9m4p1z8w3v6b5n0c4d7\"\nvar other = \"acme_live_dontcare00000000000000000\"\n");
+    write(
+        dir.path(),
+        "src/client.go",
+        "var tok = \"acme_live_q7x2k9m4p1z8w3v6b5n0c4d7\"\nvar other = \"acme_live_dontcare00000000000000000\"\n",
+    );
     write(dir.path(), "fixtures/sample.go", "var tok = \"acme_live_a1b2c3d4e5f6g7h8i9j0k1l2\"\n");
     let run = scan_json(&["src", "fixtures", "--rules", "gitleaks.toml", "--no-default-rules"], dir.path());
     let f = findings(&run);
@@ -346,7 +367,8 @@ fn jsonl_and_csv_outputs() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.env", format!("A={}\nB={}\n", github_token("l1"), github_token("l2")));
     let out = keywatch().current_dir(dir.path()).args(["scan", ".", "--format", "jsonl"]).output().unwrap();
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     let out = keywatch().current_dir(dir.path()).args(["scan", ".", "--format", "csv"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -376,7 +398,8 @@ fn unreadable_input_is_reported_and_the_rest_scanned() {
     // /proc/self/mem opens but fails to read at offset 0: a real I/O error, even as root.
     let run = scan_json(&["ok.env", "/proc/self/mem"], dir.path());
     assert_eq!(finding_for(&run, &token).len(), 1);
-    let err = run.json["errors"].as_array().unwrap().iter().find(|e| e["path"] == "/proc/self/mem").expect("error reported");
+    let err =
+        run.json["errors"].as_array().unwrap().iter().find(|e| e["path"] == "/proc/self/mem").expect("error reported");
     assert!(err["message"].as_str().unwrap().contains("read"), "{err}");
     assert_eq!(run.code, 1);
 }

@@ -45,9 +45,7 @@ impl std::str::FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!(
-                "unknown severity {other:?} (expected critical, high, medium, low or info)"
-            )),
+            other => Err(format!("unknown severity {other:?} (expected critical, high, medium, low or info)")),
         }
     }
 }

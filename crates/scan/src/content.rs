@@ -229,7 +229,10 @@ impl<'a> ContentScanner<'a> {
                 Err(_) => {
                     self.sink.error(
                         display,
-                        format!("invalid UTF-16 at byte {}: unpaired surrogate; file skipped", i * 2 + usize::from(bom) * 2),
+                        format!(
+                            "invalid UTF-16 at byte {}: unpaired surrogate; file skipped",
+                            i * 2 + usize::from(bom) * 2
+                        ),
                     );
                     return;
                 }
@@ -300,10 +303,14 @@ impl<'a> ContentScanner<'a> {
                 continue;
             }
             if entry.size() > self.limits.max_file_size {
-                self.sink.skipped(&entry_display, format!("entry expands to {} bytes, more than --max-file-size", entry.size()));
+                self.sink.skipped(
+                    &entry_display,
+                    format!("entry expands to {} bytes, more than --max-file-size", entry.size()),
+                );
                 continue;
             }
-            let mut bounded = Bounded { inner: &mut entry, left: self.limits.max_file_size, budget, what: "--max-file-size" };
+            let mut bounded =
+                Bounded { inner: &mut entry, left: self.limits.max_file_size, budget, what: "--max-file-size" };
             self.scan(&mut bounded, &entry_display, None, depth + 1, budget);
         }
     }
@@ -372,7 +379,8 @@ impl<'a> ContentScanner<'a> {
                 self.sink.skipped(&entry_display, format!("entry is {size} bytes, more than --max-file-size"));
                 continue;
             }
-            let mut bounded = Bounded { inner: &mut entry, left: self.limits.max_file_size, budget, what: "--max-file-size" };
+            let mut bounded =
+                Bounded { inner: &mut entry, left: self.limits.max_file_size, budget, what: "--max-file-size" };
             self.scan(&mut bounded, &entry_display, None, depth + 1, budget);
         }
     }

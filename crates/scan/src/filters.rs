@@ -119,10 +119,35 @@ const PLACEHOLDER_WORDS: &[&[u8]] = &[
 
 /// Exact values (compared case-insensitively) that are never a real secret.
 const PLACEHOLDER_VALUES: &[&[u8]] = &[
-    b"password", b"passwd", b"secret", b"token", b"apikey", b"api_key", b"null", b"none", b"nil",
-    b"undefined", b"true", b"false", b"test", b"testing", b"admin", b"root", b"default", b"empty",
-    b"string", b"value", b"required", b"optional", b"unknown", b"hidden", b"masked", b"example",
-    b"guest", b"pass", b"demo",
+    b"password",
+    b"passwd",
+    b"secret",
+    b"token",
+    b"apikey",
+    b"api_key",
+    b"null",
+    b"none",
+    b"nil",
+    b"undefined",
+    b"true",
+    b"false",
+    b"test",
+    b"testing",
+    b"admin",
+    b"root",
+    b"default",
+    b"empty",
+    b"string",
+    b"value",
+    b"required",
+    b"optional",
+    b"unknown",
+    b"hidden",
+    b"masked",
+    b"example",
+    b"guest",
+    b"pass",
+    b"demo",
 ];
 
 /// Whether a value caught by a generic rule (`password = "..."`) is a placeholder, a
@@ -143,7 +168,8 @@ pub fn looks_like_placeholder(secret: &[u8]) -> bool {
         return true;
     }
     // Code, not a literal: env lookups, calls, member access on identifiers.
-    const CODE_MARKERS: &[&[u8]] = &[b"os.environ", b"process.env", b"getenv", b"env(", b"env[", b"vault:", b"secrets."];
+    const CODE_MARKERS: &[&[u8]] =
+        &[b"os.environ", b"process.env", b"getenv", b"env(", b"env[", b"vault:", b"secrets."];
     if CODE_MARKERS.iter().any(|m| memchr::memmem::find(&lower, m).is_some()) {
         return true;
     }

@@ -183,7 +183,10 @@ fn record_commit(
         summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned(),
     });
     for delta in diff.deltas() {
-        if !matches!(delta.status(), Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange) {
+        if !matches!(
+            delta.status(),
+            Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange
+        ) {
             continue;
         }
         let new = delta.new_file();

@@ -73,9 +73,7 @@ fn convert_allowlist(a: &GitleaksAllowlist, origin: &str, notes: &mut Vec<String
         other => bail!("{origin}: unknown allowlist regexTarget {other:?} (expected secret, match or line)"),
     };
     if matches!(a.condition.as_deref(), Some(c) if c.eq_ignore_ascii_case("and")) {
-        notes.push(format!(
-            "{origin}: allowlist condition AND is applied as OR (any listed condition suppresses)"
-        ));
+        notes.push(format!("{origin}: allowlist condition AND is applied as OR (any listed condition suppresses)"));
     }
     if !a.commits.is_empty() {
         notes.push(format!("{origin}: allowlist commits are not applied"));
@@ -87,8 +85,7 @@ fn convert_allowlist(a: &GitleaksAllowlist, origin: &str, notes: &mut Vec<String
     }
     out.stopwords = a.stopwords.iter().map(|s| s.to_ascii_lowercase()).collect();
     for p in &a.paths {
-        out.paths
-            .push(compile_user_regex(p).with_context(|| format!("{origin}: invalid allowlist path {p:?}"))?);
+        out.paths.push(compile_user_regex(p).with_context(|| format!("{origin}: invalid allowlist path {p:?}"))?);
     }
     Ok(out)
 }
@@ -108,9 +105,7 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
     let file: GitleaksFile = toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid gitleaks config: {e}"))?;
     let mut loaded = LoadedRules::default();
     if file.extend.is_some() {
-        loaded.notes.push(format!(
-            "{origin}: [extend] is ignored; Keywatch's built-in rules run alongside this file"
-        ));
+        loaded.notes.push(format!("{origin}: [extend] is ignored; Keywatch's built-in rules run alongside this file"));
     }
     let _ = file.title;
     let mut seen = std::collections::HashSet::new();
@@ -120,9 +115,7 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
             bail!("{origin}: rule id {:?} is defined twice", rule.id);
         }
         let Some(pattern) = rule.regex.as_deref().filter(|p| !p.is_empty()) else {
-            loaded
-                .notes
-                .push(format!("{rule_origin}: file-name-only rules (path without regex) are skipped"));
+            loaded.notes.push(format!("{rule_origin}: file-name-only rules (path without regex) are skipped"));
             continue;
         };
         let regex = compile_user_regex(pattern).with_context(|| format!("{rule_origin}: invalid regex"))?;
@@ -141,7 +134,8 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
             Some(p) => Some(compile_user_regex(p).with_context(|| format!("{rule_origin}: invalid path regex"))?),
             None => None,
         };
-        let keywords: Vec<String> = rule.keywords.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+        let keywords: Vec<String> =
+            rule.keywords.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
         let _ = rule.tags;
         loaded.rules.push(CompiledRule {
             provider: provider_from_id(&rule.id),

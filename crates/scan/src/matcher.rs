@@ -78,10 +78,7 @@ impl Matcher {
             .or_else(|_| {
                 // A very large keyword set may exceed the DFA's limits; the contiguous NFA is
                 // slower but has none.
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
+                AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)
             })
             .context("cannot build the keyword automaton")?;
         Ok(Matcher {
@@ -111,10 +108,7 @@ impl Matcher {
             for &rule_idx in &self.keyword_rules[hit.pattern().as_usize()] {
                 let rule = &self.rules[rule_idx];
                 let (start, end) = if rule.multiline {
-                    (
-                        hit.start().saturating_sub(MULTILINE_WINDOW),
-                        (hit.end() + MULTILINE_WINDOW).min(hay.len()),
-                    )
+                    (hit.start().saturating_sub(MULTILINE_WINDOW), (hit.end() + MULTILINE_WINDOW).min(hay.len()))
                 } else {
                     line_window(hay, hit.start(), hit.end(), &mut line_cache)
                 };
@@ -173,7 +167,13 @@ impl Matcher {
 
     /// Applies the filters of `docs/rules.md` in order, returning the validation status of an
     /// accepted candidate.
-    fn accept(&self, rule: &CompiledRule, hay: &[u8], secret: (usize, usize), whole: (usize, usize)) -> Option<Validation> {
+    fn accept(
+        &self,
+        rule: &CompiledRule,
+        hay: &[u8],
+        secret: (usize, usize),
+        whole: (usize, usize),
+    ) -> Option<Validation> {
         let value = &hay[secret.0..secret.1];
         if value.is_empty() || is_documented_example(value, rule.generic) {
             return None;
@@ -239,8 +239,5 @@ fn line_window(hay: &[u8], start: usize, end: usize, cache: &mut Option<(usize, 
             (ls, le)
         }
     };
-    (
-        line_start.max(start.saturating_sub(LINE_WINDOW)),
-        line_end.min(end + LINE_WINDOW),
-    )
+    (line_start.max(start.saturating_sub(LINE_WINDOW)), line_end.min(end + LINE_WINDOW))
 }

@@ -194,8 +194,9 @@ impl LoadedRules {
 
     pub fn load_file(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).with_context(|| format!("{}: cannot read rule file", path.display()))?;
-        let text = String::from_utf8(text)
-            .map_err(|e| anyhow!("{}: rule file is not UTF-8 (byte {})", path.display(), e.utf8_error().valid_up_to()))?;
+        let text = String::from_utf8(text).map_err(|e| {
+            anyhow!("{}: rule file is not UTF-8 (byte {})", path.display(), e.utf8_error().valid_up_to())
+        })?;
         parse_rule_text(&text, &path.display().to_string())
     }
 

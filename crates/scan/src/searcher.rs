@@ -60,8 +60,8 @@ impl<'m> Searcher<'m> {
     pub fn search_slice(&mut self, data: &[u8], path: &str, out: &mut Vec<Finding>) {
         self.raw.clear();
         self.matcher.find(data, 0..data.len(), path, &mut self.scratch, &mut self.raw);
-        let mut pos = LinePosition::default();
-        emit(self.matcher, data, &mut self.raw, &mut pos, path, self.options, out);
+        let pos = LinePosition::default();
+        emit(self.matcher, data, &mut self.raw, &pos, path, self.options, out);
     }
 
     /// Searches a stream chunk by chunk; returns the number of bytes read. On a read error
@@ -78,7 +78,13 @@ impl<'m> Searcher<'m> {
         result
     }
 
-    fn search_chunks(&mut self, reader: &mut dyn Read, path: &str, out: &mut Vec<Finding>, buf: &mut Vec<u8>) -> io::Result<u64> {
+    fn search_chunks(
+        &mut self,
+        reader: &mut dyn Read,
+        path: &str,
+        out: &mut Vec<Finding>,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<u64> {
         let mut total: u64 = 0;
         let mut report_from = 0usize;
         let mut pos = LinePosition::default();
@@ -89,7 +95,7 @@ impl<'m> Searcher<'m> {
             let report_end = if eof { buf.len() } else { buf.len() - MARGIN };
             self.raw.clear();
             self.matcher.find(buf, report_from..report_end, path, &mut self.scratch, &mut self.raw);
-            emit(self.matcher, buf, &mut self.raw, &mut pos, path, self.options, out);
+            emit(self.matcher, buf, &mut self.raw, &pos, path, self.options, out);
             if eof {
                 return Ok(total);
             }

@@ -76,18 +76,12 @@ impl Sink for Collector {
 
     fn error(&self, path: &str, message: String) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        self.errors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ScanError { path: path.to_string(), message });
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(ScanError { path: path.to_string(), message });
     }
 
     fn skipped(&self, path: &str, reason: String) {
         self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-        self.skipped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Skipped { path: path.to_string(), reason });
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(Skipped { path: path.to_string(), reason });
     }
 
     fn scanned(&self, bytes: u64) {

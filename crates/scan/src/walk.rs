@@ -82,7 +82,11 @@ pub fn scan_paths(
             };
             let path = entry.path();
             if entry.depth() > 0 && is_excluded(&options.exclude, roots, path) {
-                return if entry.file_type().is_some_and(|t| t.is_dir()) { WalkState::Skip } else { WalkState::Continue };
+                return if entry.file_type().is_some_and(|t| t.is_dir()) {
+                    WalkState::Skip
+                } else {
+                    WalkState::Continue
+                };
             }
             let Some(file_type) = entry.file_type() else {
                 // Standard input is scanned by the caller, never named to the walker.

@@ -49,8 +49,24 @@ fn rule_set_is_large_and_unique() {
     assert!(rules.rules.len() >= 200, "only {} built-in rules", rules.rules.len());
     let providers: HashSet<String> = rules.rules.iter().map(|r| r.provider.to_ascii_lowercase()).collect();
     for required in [
-        "aws", "github", "gitlab", "slack", "stripe", "okta", "atlassian", "google cloud", "azure", "openai",
-        "anthropic", "twilio", "sendgrid", "npm", "pypi", "hashicorp vault", "terraform cloud", "datadog",
+        "aws",
+        "github",
+        "gitlab",
+        "slack",
+        "stripe",
+        "okta",
+        "atlassian",
+        "google cloud",
+        "azure",
+        "openai",
+        "anthropic",
+        "twilio",
+        "sendgrid",
+        "npm",
+        "pypi",
+        "hashicorp vault",
+        "terraform cloud",
+        "datadog",
     ] {
         assert!(
             providers.iter().any(|p| p.contains(required)),

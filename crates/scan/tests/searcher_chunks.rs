@@ -38,7 +38,8 @@ fn secret(i: usize) -> String {
 }
 
 fn summary(findings: &[keywatch_model::Finding]) -> Vec<(String, u64, u64, String)> {
-    let mut v: Vec<_> = findings.iter().map(|f| (f.rule_id.clone(), f.line, f.column, f.secret_sha256.clone())).collect();
+    let mut v: Vec<_> =
+        findings.iter().map(|f| (f.rule_id.clone(), f.line, f.column, f.secret_sha256.clone())).collect();
     v.sort();
     v
 }
@@ -111,7 +112,8 @@ fn read_errors_keep_what_was_found() {
     let m = matcher();
     let text = format!("a = {}\n", secret(1)).repeat(10);
     let mut found = Vec::new();
-    let err = Searcher::new(&m, FindingOptions::default()).search_reader(&mut Failing(text.as_bytes()), "f", &mut found);
+    let err =
+        Searcher::new(&m, FindingOptions::default()).search_reader(&mut Failing(text.as_bytes()), "f", &mut found);
     assert!(err.is_err());
     assert!(found.is_empty(), "nothing was complete before the error in one chunk");
     // With a chunk boundary before the error, the first chunk's findings are kept.
