@@ -130,6 +130,7 @@ impl Matcher {
                 _ => merged.push((rule, start, end)),
             }
         }
+        let first_new = out.len();
         for (rule_idx, start, end) in merged {
             let rule = &self.rules[rule_idx];
             if let Some(filter) = &rule.path_filter {
@@ -159,6 +160,29 @@ impl Matcher {
                 }
             }
         }
+        self.drop_generic_duplicates(out, first_new);
+    }
+
+    /// A generic rule (`api_key = ...`) that caught a secret a provider rule also caught adds
+    /// nothing but noise: the provider rule says more.
+    fn drop_generic_duplicates(&self, out: &mut Vec<RawMatch>, first_new: usize) {
+        let mut specific: Vec<(usize, usize)> =
+            out[first_new..].iter().filter(|m| !self.rules[m.rule].generic).map(|m| m.secret).collect();
+        if specific.is_empty() || specific.len() == out.len() - first_new {
+            return;
+        }
+        specific.sort_unstable();
+        let mut index = first_new;
+        out.retain(|m| {
+            let keep = index < first_new || !self.rules[m.rule].generic || {
+                let (s, e) = m.secret;
+                // Specific ranges starting before this one ends; any reaching past its start overlaps.
+                let upto = specific.partition_point(|r| r.0 < e);
+                !specific[..upto].iter().rev().take(64).any(|r| r.1 > s)
+            };
+            index += 1;
+            keep
+        });
     }
 
     fn path_allowed(&self, allowlist: &Allowlist, path: &str) -> bool {
