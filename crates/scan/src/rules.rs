@@ -169,11 +169,11 @@ impl CompiledRule {
 fn normalise_keywords(keywords: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::with_capacity(keywords.len());
     for k in keywords {
-        let k = k.trim();
-        if k.is_empty() {
+        // Spaces are kept: `"pass "` is a different keyword from `"pass"`.
+        if k.trim().is_empty() {
             bail!("empty keyword");
         }
-        out.push(k.to_string());
+        out.push(k.clone());
     }
     Ok(out)
 }
