@@ -160,6 +160,12 @@ pub fn looks_like_placeholder(secret: &[u8]) -> bool {
     if PLACEHOLDER_WORDS.iter().any(|w| memchr::memmem::find(&lower, w).is_some()) {
         return true;
     }
+    // The name of the thing with a short decoration (`secret1`, `password!`, `pass%5B%7F`).
+    for word in [&b"password"[..], b"passwd", b"secret", b"token", b"pass", b"pwd"] {
+        if lower.starts_with(word) && lower.len() - word.len() <= 6 {
+            return true;
+        }
+    }
     // Shell and template references: $VAR, %VAR%, @var@.
     if secret.first() == Some(&b'$')
         || (secret.first() == Some(&b'%') && secret.last() == Some(&b'%'))
@@ -226,6 +232,8 @@ mod tests {
             "API_TOKEN",
             "getAuthToken",
             "$SECRET",
+            "secret1",
+            "pass%5B%7F",
         ] {
             assert!(looks_like_placeholder(p.as_bytes()), "{p}");
         }

@@ -41,6 +41,9 @@ pub struct RuleDef {
     pub generic: bool,
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Regexes on the whole match (not just the secret): `user:pass@host.example.com`.
+    #[serde(default)]
+    pub allow_match: Vec<String>,
     #[serde(default)]
     pub examples: Vec<String>,
     #[serde(default)]
@@ -143,6 +146,10 @@ impl CompiledRule {
         for a in &def.allow {
             let r = compile_regex(a).with_context(|| format!("{}: invalid allow regex", ctx()))?;
             allowlist.regexes.push((AllowTarget::Secret, r));
+        }
+        for a in &def.allow_match {
+            let r = compile_regex(a).with_context(|| format!("{}: invalid allow_match regex", ctx()))?;
+            allowlist.regexes.push((AllowTarget::Match, r));
         }
         let keywords = normalise_keywords(&def.keywords).with_context(ctx)?;
         Ok(CompiledRule {
