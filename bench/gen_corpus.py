@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Deterministic generator of a synthetic, realistic secret-scanning corpus.
 
-Writes a tree of ~200 fake repositories (source code in many languages, config, docs,
-lockfiles, fixtures, logs, CSV, minified bundles, a few binaries) of about --size-mb MiB
-into --out, and plants real-format secrets and look-alike decoys into it. The ground
+Writes a tree of a few hundred fake repositories (source code in many languages, config,
+docs, lockfiles, fixtures, logs, CSV, minified bundles, a few binaries) of about --size-mb
+MiB into --out, and plants real-format secrets and look-alike decoys into it. The ground
 truth goes to <out>/../corpus-truth.jsonl (outside the scanned tree), one JSON object a
 line:
 
-  {"kind": "secret"|"decoy", "provider": ..., "type": ..., "path": "repo/file.py",
-   "line": 12, "end_line": 12, "secret_sha256": "...", "parts_sha256": [...],
-   "host": "py"}
+  {"kind": "secret"|"decoy", "provider": ..., "path": "repo/file.py", "line": 12,
+   "end_line": 12, "secret_sha256": "...", "parts_sha256": [...], "host": "py"}
 
 `line`/`end_line` are 1-based and inclusive: the lines of the credential (both lines of
 an AWS key-id + secret-key pair, every line of a PEM block or of a GCP service-account
@@ -126,8 +125,8 @@ value values list item items field fields key keys data state status error error
 request response client server cache store batch limit timeout window buffer queue
 default current given same new old first last next previous each every all any some
 """.split()
-MSGS = """failed to {v} {n} | could not {v} {n} | {n} not found | invalid {n} | {v}ing {n}
-| finished {v}ing {n} | retrying {n} after error | {n} is stale, refreshing | skipping {adj} {n}
+MSGS = """failed to {v} {n} | could not {v} {n} | {n} not found | invalid {n} | {vg} {n}
+| finished {vg} {n} | retrying {n} after error | {n} is stale, refreshing | skipping {adj} {n}
 | {n} queue is full | timeout while waiting for {n} | {adj} {n} detected | unable to {v} {n}
 | {n} updated | {n} created | {n} deleted | received {n} | dropping {n} | {n} limit exceeded
 """.split("|")
@@ -141,9 +140,9 @@ COMMENTS = [
     "We {v} the {n} first so that the {n2} is never {adj}.",
     "{V} the {n} and {v2} the {n2} in one pass.",
     "This is a workaround for a bug in the {n} {n2}.",
-    "Avoid {v}ing the {n} twice; the {n2} already does it.",
+    "Avoid {vg} the {n} twice; the {n2} already does it.",
     "HACK: the upstream {n} API returns {adj} {n2}s sometimes.",
-    "Cache the {n} because {v}ing it is expensive.",
+    "Cache the {n} because {vg} it is expensive.",
     "The {n2} must be {adj} before we can {v} the {n}.",
     "Deprecated: use {fn}() instead.",
     "Called once per {n} by the {n2} {n3}.",
@@ -224,17 +223,32 @@ def sentence(rng, lo=4, hi=14):
     return s[:1].upper() + s[1:] + "."
 
 
+_DOUBLE = {"set", "get", "stop", "map", "log", "split", "emit", "submit", "run", "plan", "ship"}
+
+
+def gerund(v):
+    if v in _DOUBLE:
+        return v + v[-1] + "ing"
+    if v.endswith("e") and not v.endswith("ee"):
+        return v[:-1] + "ing"
+    return v + "ing"
+
+
 def comment_text(rng):
     t = rng.choice(COMMENTS)
     return t.format(adj=rng.choice(ADJS), n=rng.choice(NOUNS), n2=rng.choice(NOUNS), n3=rng.choice(NOUNS),
-                    v=rng.choice(VERBS), v2=rng.choice(VERBS), V=rng.choice(VERBS).capitalize(),
+                    v=rng.choice(VERBS), vg=gerund(rng.choice(VERBS)), v2=rng.choice(VERBS), V=rng.choice(VERBS).capitalize(),
                     user=rng.choice(FIRST), path=f"{rng.choice(NOUNS)}/{rng.choice(NOUNS)}.py",
                     org=rng.choice(ORGS), repo=rng.choice(PRODUCTS), num=rng.randint(10, 9999),
                     fn=fn_name(rng))
 
 
+def lc_first(s):
+    return s[:1].lower() + s[1:]
+
+
 def log_msg(rng):
-    return rng.choice(MSGS).strip().format(v=rng.choice(VERBS), n=rng.choice(NOUNS), adj=rng.choice(ADJS))
+    return rng.choice(MSGS).strip().format(v=rng.choice(VERBS), vg=gerund(rng.choice(VERBS)), n=rng.choice(NOUNS), adj=rng.choice(ADJS))
 
 
 def uuid4(rng):
@@ -982,7 +996,7 @@ def placeholder_value(rng, host, names):
     if host == "rb" and rng.random() < 0.6:
         return rng.choice([f'ENV["{var}"]', f'ENV.fetch("{var}")', f"Rails.application.credentials.{snake(names)}"]), True
     if host == "rs" and rng.random() < 0.6:
-        return f'std::env::var("{var}")?', True
+        return f'std::env::var("{var}").unwrap_or_default()', True
     if host in ("yaml", "compose", "k8s", "env", "sh", "dockerfile") and rng.random() < 0.5:
         return rng.choice([f"${{{var}}}", f"${var}", f"${{{var}:-}}", f"${{{var}:?missing}}"]), False
     if host == "ci" and rng.random() < 0.7:
@@ -1074,7 +1088,7 @@ def d_b64data(rng, host):
 
 
 def d_identifier(rng, host):
-    k = rng.random()
+    k = rng.random() * (0.5 if host == "css" else 1.0)
     if k < 0.3:
         v = f"{rng.choice(NOUNS)}_{rng.choice(NOUNS)}__{rstr(rng, ALNUM, 5)}"
         n = ["class", "name"]
@@ -1170,14 +1184,13 @@ DECOY_TYPES = {
 # plants and rendering
 # --------------------------------------------------------------------------------------
 class Plant:
-    __slots__ = ("kind", "provider", "host", "seed", "pos", "items", "primary", "raw", "ctx_hint")
+    __slots__ = ("kind", "provider", "host", "seed", "pos", "items", "primary", "raw")
 
     def __init__(self, kind, provider, host, seed, pos):
         self.kind, self.provider, self.host, self.seed, self.pos = kind, provider, host, seed, pos
         self.items = None
         self.primary = 0
         self.raw = False
-        self.ctx_hint = None
 
     def materialise(self):
         rng = random.Random(f"plant:{self.seed}")
@@ -1197,7 +1210,7 @@ class Plant:
         hs = [hashlib.sha256(v.encode()).hexdigest() for v in vals]
         return {"kind": self.kind, "provider": self.provider, "path": path, "line": start, "end_line": end,
                 "secret_sha256": hs[self.primary], "parts_sha256": hs, "host": host,
-                **({"encoding": "base64"} if encoded else {})}
+                **({"encoding": "base64"} if encoded else {}), "_values": vals}
 
 
 def qd(v):
@@ -1223,7 +1236,9 @@ def yaml_scalar(v, rng):
 def name_for(host, names, rng):
     if host in ("env", "sh", "dockerfile", "ci", "compose", "md", "http"):
         return upper(names)
-    if host in ("yaml", "helm", "k8s", "ini", "tf", "toml", "log"):
+    if host == "ini":
+        return snake(names)
+    if host in ("yaml", "helm", "k8s", "tf", "toml", "log"):
         return snake(names) if rng.random() < 0.8 else camel(names)
     if host in ("json", "fixture", "ipynb"):
         return camel(names) if rng.random() < 0.6 else snake(names)
@@ -1366,7 +1381,8 @@ def render(rng, host, plant, indent="", ctx=None):
             lines.append(f"{indent}{n} = {val}" if rng.random() < 0.7 else f"{indent}config.{snake(names)} = {val}")
         elif host == "rs":
             val = v if raw else qd(v)
-            lines.append(f"{indent}const {upper(names)}: &str = {val};" if not raw else f"{indent}let {snake(names)} = {val};")
+            lines.append(f"{indent}const {upper(names)}: &str = {val};" if not raw
+                         else f"{indent}fn {snake(names)}() -> String {{ {v} }}")
         elif host == "properties":
             lines.append(f"{n}={v}" if rng.random() < 0.7 else f"{n} = {v}")
         elif host == "ini":
@@ -1413,7 +1429,8 @@ def render(rng, host, plant, indent="", ctx=None):
                 lines.append(f".{v} {{ display: flex; align-items: center; gap: {rng.randint(2, 24)}px; }}")
         else:
             lines.append(f"{indent}{n} = {v}")
-        if host == "md" and ctx == "curl" and len(items) == 1:
+        if (host == "md" and ctx == "curl" and len(items) == 1
+                and (plant.kind == "secret" or plant.provider in ("placeholder", "github-bad-checksum", "truncated-token", "jwt-example"))):
             lines[-1] = (f'curl -s -H "Authorization: Bearer {v}" https://api.{domain(rng)}/v1/{rng.choice(NOUNS)}s'
                          if rng.random() < 0.7 else f'curl -u "{rng.choice(FIRST)}@{rng.choice(ORGS)}.com:{v}" https://{rng.choice(ORGS)}.atlassian.net/rest/api/3/myself')
     if host == "md" and not any(is_multi(v) for _, v in items):
@@ -1472,11 +1489,2009 @@ class Doc:
         self.lines(lines)
 
     def emit_inline(self, p, host=None):
-        """For single-line hosts (minified JS): no newline added."""
+        """For single-line hosts (minified JS): no newline added, but one plant per line."""
         host = host or self.host
+        if self.records and self.records[-1]["end_line"] >= self.nl + 1:
+            self.w("\n")
         lines, a, b, enc = render(self.rng, host, p)
         self.records.append(p.record(self.path, self.nl + 1, self.nl + 1, host, enc))
         self.w("".join(lines))
 
     def text(self):
         return "".join(self.parts)
+
+
+# --------------------------------------------------------------------------------------
+# source code generators
+# --------------------------------------------------------------------------------------
+PY_STD = ["os", "sys", "json", "time", "logging", "re", "pathlib", "collections", "itertools", "functools", "datetime",
+          "uuid", "hashlib", "asyncio", "contextlib", "enum", "math", "subprocess", "argparse", "csv", "threading",
+          "queue", "shutil", "tempfile", "textwrap", "decimal", "random", "heapq", "bisect", "copy", "dataclasses"]
+PY_3P = ["requests", "httpx", "pydantic", "sqlalchemy", "fastapi", "flask", "celery", "redis", "boto3", "numpy", "pandas",
+         "click", "attrs", "structlog", "tenacity", "jinja2", "yaml", "aiohttp", "marshmallow", "orjson", "arrow", "rich"]
+PY_EXC = ["ValueError", "KeyError", "RuntimeError", "TimeoutError", "OSError", "LookupError", "TypeError", "ConnectionError"]
+LOG_LEVELS = ["debug", "info", "info", "warning", "error"]
+
+
+def _msg(rng):
+    return log_msg(rng).replace('"', "'")
+
+
+def py_expr(rng, vs):
+    v = rng.choice(vs)
+    k = rng.randrange(16)
+    n, a = rng.choice(NOUNS), rng.choice(NOUNS)
+    return [f"self.{a}", f"{fn_name(rng)}({v})", f"len({v})", f'{v}.get("{a}")', f"[x.{a} for x in {v} if x]",
+            str(rng.randint(0, 1000)), f'"{rng.choice(WORDS)}-{n}"', "None", f"{v} or {{}}", f"dict({a}={v})",
+            f"{v}[{rng.randint(1, 9)}:]", f"time.monotonic() - {v}", f"json.loads({v})", f"{v}.strip().lower()",
+            f"{pascal([n, a])}.from_dict({v})", f'f"{{{v}}}/{a}"'][k]
+
+
+def py_cond(rng, vs):
+    v = rng.choice(vs)
+    return rng.choice([f"{v} is None", f"not {v}", f"{v} > {rng.randint(0, 100)}", f"isinstance({v}, dict)",
+                       f'"{rng.choice(NOUNS)}" in {v}', f"len({v}) >= {rng.randint(1, 64)}", f"{v} and {v}.{rng.choice(NOUNS)}",
+                       f"self.{rng.choice(ADJS)}_{rng.choice(NOUNS)}"])
+
+
+def py_block(rng, ind, vs, depth, n):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        if k < 0.32:
+            v = snake(split_words([rng.choice(ADJS), rng.choice(NOUNS)])) if rng.random() < 0.5 else rng.choice(NOUNS)
+            out.append(f"{ind}{v} = {py_expr(rng, vs)}")
+            vs = vs + [v]
+        elif k < 0.42:
+            out.append(f'{ind}logger.{rng.choice(LOG_LEVELS)}("{_msg(rng)} %s", {rng.choice(vs)})')
+        elif k < 0.52:
+            out.append(f"{ind}{rng.choice(vs)}.{fn_name(rng)}({rng.choice(vs)})")
+        elif k < 0.62:
+            out.append(f"{ind}# {comment_text(rng)}")
+        elif k < 0.74 and depth < 3:
+            out.append(f"{ind}if {py_cond(rng, vs)}:")
+            out += py_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 3))
+            if rng.random() < 0.3:
+                out.append(f"{ind}else:")
+                out += py_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 2))
+        elif k < 0.84 and depth < 3:
+            x = rng.choice(NOUNS)
+            out.append(f"{ind}for {x} in {rng.choice(vs)}:")
+            out += py_block(rng, ind + "    ", vs + [x], depth + 1, rng.randint(1, 3))
+        elif k < 0.92 and depth < 2:
+            out.append(f"{ind}try:")
+            out += py_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}except {rng.choice(PY_EXC)} as exc:")
+            out.append(f'{ind}    logger.warning("{_msg(rng)}: %s", exc)')
+            out.append(f"{ind}    raise {pascal([rng.choice(NOUNS), 'error'])}(str(exc)) from exc" if rng.random() < 0.5 else f"{ind}    return None")
+        else:
+            out.append(f'{ind}raise ValueError(f"invalid {rng.choice(NOUNS)}: {{{rng.choice(vs)}!r}}")' if rng.random() < 0.2
+                       else f"{ind}{rng.choice(vs)}.append({py_expr(rng, vs)})")
+    return out
+
+
+def py_function(rng, ind="", method=False):
+    args = words(rng, rng.randint(0, 3))
+    args = list(dict.fromkeys(args))
+    sig = (["self"] if method else []) + [f"{a}: {rng.choice(['str', 'int', 'dict', 'list', 'Optional[str]', 'Any', 'bytes'])}" if rng.random() < 0.6 else a for a in args]
+    name = fn_name(rng)
+    if method and rng.random() < 0.15:
+        name = "_" + name
+    out = []
+    if rng.random() < 0.15:
+        deco = rng.choice(['staticmethod', 'property', 'functools.lru_cache(maxsize=128)', 'retry(stop=stop_after_attempt(3))', 'app.get("/' + rng.choice(NOUNS) + '")'])
+        out.append(f"{ind}@{deco}")
+        if "staticmethod" in out[-1] and method:
+            sig = sig[1:]
+    pre = "async def" if rng.random() < 0.15 else "def"
+    out.append(f"{ind}{pre} {name}({', '.join(sig)}) -> {rng.choice(['None', 'bool', 'dict', 'str', 'int', 'list', 'Optional[dict]'])}:")
+    if rng.random() < 0.7:
+        out.append(f'{ind}    """{comment_text(rng)}')
+        if rng.random() < 0.4:
+            out.append("")
+            out.append(f"{ind}    {sentence(rng)}")
+            for a in args:
+                out.append(f"{ind}    :param {a}: the {rng.choice(ADJS)} {a}")
+        out.append(f'{ind}    """' if len(out[-1].strip()) < 60 or rng.random() < 0.5 else f'{ind}    """')
+    vs = args + ["self." + rng.choice(NOUNS)] if method else args or [rng.choice(NOUNS)]
+    if not args:
+        out.append(f"{ind}    {vs[0]} = {py_expr(rng, ['self'] if method else ['None'])}")
+    out += py_block(rng, ind + "    ", vs, 0, rng.randint(2, 9))
+    out.append(f"{ind}    return {py_expr(rng, vs)}")
+    return out
+
+
+def gen_py(doc, rng, meta):
+    test = meta.get("test")
+    out = [f'"""{comment_text(rng)}"""', ""] if rng.random() < 0.8 else []
+    if rng.random() < 0.5:
+        out += ["from __future__ import annotations", ""]
+    for m in sorted(set(rng.sample(PY_STD, rng.randint(2, 7))) | {"logging"}):
+        out.append(f"import {m}")
+    out.append("from typing import Any, Dict, List, Optional")
+    out.append("")
+    for m in sorted(set(rng.sample(PY_3P, rng.randint(0, 4)))):
+        out.append(f"import {m}")
+    if test:
+        out.append("import pytest")
+    pkg = meta.get("pkg", "app")
+    for _ in range(rng.randint(1, 4)):
+        out.append(f"from {pkg}.{rng.choice(NOUNS)} import {pascal([rng.choice(NOUNS)])}, {fn_name(rng)}")
+    out += ["", "logger = logging.getLogger(__name__)", ""]
+    for _ in range(rng.randint(0, 4)):
+        out.append(f"{upper(split_words([rng.choice(ADJS), rng.choice(NOUNS)]))}_{rng.choice(['TIMEOUT', 'LIMIT', 'RETRIES', 'SIZE', 'TTL'])} = {rng.randint(1, 3600)}")
+    doc.lines(out + [""])
+    doc.slot("", "module")
+    while not doc.full():
+        if rng.random() < 0.35:
+            cls = pascal([rng.choice(ADJS), rng.choice(NOUNS)]) if rng.random() < 0.3 else pascal([rng.choice(NOUNS), rng.choice(["Service", "Client", "Repository", "Manager", "Handler", "Worker", "Store", "Config"])])
+            ls = ["", f"@dataclass" if rng.random() < 0.3 else "", f"class {'Test' if test else ''}{cls}({rng.choice(['', 'Base' + cls, 'object', 'Exception', 'BaseModel'])}):"]
+            ls = [x for x in ls if x != ""] if ls[1] == "" else ls
+            ls[-1] = ls[-1].replace("()", "")
+            ls.append(f'    """{comment_text(rng)}"""')
+            ls.append("")
+            for _ in range(rng.randint(0, 4)):
+                dv = rng.choice(['None', '0', '""', 'False', 'field(default_factory=list)'])
+                ls.append(f"    {rng.choice(NOUNS)}: {rng.choice(['str', 'int', 'float', 'bool', 'Optional[str]', 'List[str]'])} = {dv}")
+            ls.append("")
+            for _ in range(rng.randint(1, 6)):
+                ls += py_function(rng, "    ", method=True) + [""]
+            doc.lines(["", ""] + ls)
+        else:
+            doc.lines(["", ""] + py_function(rng))
+        doc.slot("", "module")
+    if rng.random() < 0.3:
+        doc.lines(["", "", 'if __name__ == "__main__":', "    main()"])
+    doc.slot("", "module", force=True)
+
+
+# ---- JavaScript / TypeScript
+JS_PKGS = ["react", "react-dom", "axios", "lodash", "express", "zod", "dayjs", "uuid", "redux", "@reduxjs/toolkit", "next/router",
+           "vue", "pinia", "rxjs", "winston", "pino", "knex", "prisma", "@tanstack/react-query", "classnames", "yup", "ws"]
+
+
+def js_expr(rng, vs, ts=False):
+    v = rng.choice(vs)
+    a = rng.choice(NOUNS)
+    return rng.choice([f"this.{camel([a])}", f"await {fn_name(rng, 'camel')}({v})", f"{v}.length", f"{v}?.{camel([a])} ?? null",
+                       f"{v}.map((x) => x.{camel([a])})", str(rng.randint(0, 1000)), f"'{rng.choice(WORDS)}-{a}'", "null",
+                       f"{{ ...{v}, {camel([a])}: {rng.randint(0, 99)} }}", f"JSON.parse({v})", f"Object.keys({v})",
+                       f"`${{{v}}}/{a}`", f"{v}.filter(Boolean)", f"new {pascal([a, rng.choice(NOUNS)])}({v})",
+                       f"Number({v}) || 0", f"{v} === '{rng.choice(ADJS)}'"])
+
+
+def js_block(rng, ind, vs, depth, n, ts=False):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        if k < 0.32:
+            v = camel(split_words([rng.choice(ADJS), rng.choice(NOUNS)])) if rng.random() < 0.5 else camel(split_words([rng.choice(NOUNS)]))
+            t = f": {rng.choice(['string', 'number', 'boolean', pascal([rng.choice(NOUNS)]), 'unknown'])}" if ts and rng.random() < 0.3 else ""
+            out.append(f"{ind}{rng.choice(['const', 'const', 'let'])} {v}{t} = {js_expr(rng, vs, ts)};")
+            vs = vs + [v]
+        elif k < 0.42:
+            out.append(f"{ind}logger.{rng.choice(['info', 'debug', 'warn', 'error'])}(`{_msg(rng)} ${{{rng.choice(vs)}}}`);")
+        elif k < 0.52:
+            out.append(f"{ind}{rng.choice(vs)}.{fn_name(rng, 'camel')}({rng.choice(vs)});")
+        elif k < 0.6:
+            out.append(f"{ind}// {comment_text(rng)}")
+        elif k < 0.72 and depth < 3:
+            out.append(f"{ind}if ({rng.choice(['!', ''])}{rng.choice(vs)}{rng.choice(['', '.length > 0', ' === null', '?.ok'])}) {{")
+            out += js_block(rng, ind + "  ", vs, depth + 1, rng.randint(1, 3), ts)
+            out.append(f"{ind}}}")
+        elif k < 0.82 and depth < 3:
+            x = camel([rng.choice(NOUNS)])
+            out.append(f"{ind}for (const {x} of {rng.choice(vs)}) {{")
+            out += js_block(rng, ind + "  ", vs + [x], depth + 1, rng.randint(1, 3), ts)
+            out.append(f"{ind}}}")
+        elif k < 0.9 and depth < 2:
+            out.append(f"{ind}try {{")
+            out += js_block(rng, ind + "  ", vs, depth + 1, rng.randint(1, 3), ts)
+            out.append(f"{ind}}} catch (err) {{")
+            out.append(f"{ind}  logger.error('{_msg(rng)}', err);")
+            out.append(f"{ind}  throw err;")
+            out.append(f"{ind}}}")
+        else:
+            out.append(f"{ind}{rng.choice(vs)}.push({js_expr(rng, vs, ts)});")
+    return out
+
+
+def js_function(rng, ind="", ts=False, method=False):
+    args = list(dict.fromkeys(camel([w]) for w in words(rng, rng.randint(0, 3))))
+    sig = ", ".join(f"{a}: {rng.choice(['string', 'number', pascal([rng.choice(NOUNS)]), 'Record<string, unknown>', 'string[]'])}" if ts else a for a in args)
+    name = fn_name(rng, "camel")
+    out = []
+    if rng.random() < 0.5:
+        out.append(f"{ind}/**")
+        out.append(f"{ind} * {comment_text(rng)}")
+        for a in args:
+            out.append(f"{ind} * @param {{{rng.choice(['string', 'number', 'object'])}}} {a}")
+        out.append(f"{ind} */")
+    asy = "async " if rng.random() < 0.4 else ""
+    ret = f": Promise<{pascal([rng.choice(NOUNS)])}>" if ts and asy else (f": {rng.choice(['void', 'boolean', 'string', 'number'])}" if ts else "")
+    if method:
+        out.append(f"{ind}{asy}{name}({sig}){ret} {{")
+    elif rng.random() < 0.35:
+        out.append(f"{ind}export const {name} = {asy}({sig}){ret} => {{")
+    else:
+        out.append(f"{ind}{rng.choice(['export ', ''])}{asy}function {name}({sig}){ret} {{")
+    vs = args or [camel([rng.choice(NOUNS)])]
+    if not args:
+        out.append(f"{ind}  const {vs[0]} = {js_expr(rng, ['this' if method else 'state'], ts)};")
+    out += js_block(rng, ind + "  ", vs, 0, rng.randint(2, 8), ts)
+    out.append(f"{ind}  return {js_expr(rng, vs, ts)};")
+    out.append(f"{ind}}}" + (";" if "=>" in out[-len(out)] else ""))
+    return out
+
+
+def gen_js(doc, rng, meta, ts=False):
+    out = []
+    if rng.random() < 0.3:
+        out.append("'use strict';")
+    for p in sorted(set(rng.sample(JS_PKGS, rng.randint(1, 5)))):
+        if rng.random() < 0.75 or ts:
+            out.append(f"import {rng.choice(['', '* as '])}{camel(split_words([p.split('/')[-1].replace('-', '_').replace('@', '')]))} from '{p}';".replace("import  ", "import "))
+        else:
+            out.append(f"const {camel(split_words([p.split('/')[-1].replace('-', '_').replace('@', '')]))} = require('{p}');")
+    for _ in range(rng.randint(1, 4)):
+        out.append(f"import {{ {pascal([rng.choice(NOUNS)])}, {fn_name(rng, 'camel')} }} from '{rng.choice(['../', './', '@/'])}{rng.choice(NOUNS)}/{rng.choice(NOUNS)}';")
+    out.append("")
+    out.append(f"const logger = {rng.choice(['createLogger', 'getLogger', 'pino'])}({{ name: '{rng.choice(NOUNS)}' }});")
+    for _ in range(rng.randint(0, 3)):
+        out.append(f"const {upper([rng.choice(ADJS), rng.choice(NOUNS), rng.choice(['timeout', 'limit', 'size'])])} = {rng.randint(1, 60000)};")
+    doc.lines(out + [""])
+    doc.slot("", "module")
+    while not doc.full():
+        r = rng.random()
+        if ts and r < 0.2:
+            ls = [f"export {rng.choice(['interface', 'type'])} {pascal([rng.choice(NOUNS), rng.choice(NOUNS)])}" + (" {" if True else "")]
+            if "type" in ls[0]:
+                ls[0] = ls[0].replace(" {", " = {")
+            for _ in range(rng.randint(2, 8)):
+                ls.append(f"  {camel([rng.choice(NOUNS)])}{rng.choice(['', '?'])}: {rng.choice(['string', 'number', 'boolean', 'string[]', pascal([rng.choice(NOUNS)]), 'Date', 'null | string'])};")
+            ls.append("}" + (";" if "=" in ls[0] else ""))
+            doc.lines([""] + ls)
+        elif r < 0.45:
+            cls = pascal([rng.choice(NOUNS), rng.choice(["Service", "Client", "Store", "Controller", "Manager"])])
+            ls = [f"export class {cls}{rng.choice(['', ' extends Base' + cls])} {{"]
+            if ts:
+                for _ in range(rng.randint(0, 3)):
+                    ls.append(f"  private {camel([rng.choice(NOUNS)])}: {rng.choice(['string', 'number', 'Map<string, number>'])};")
+            ls.append(f"  constructor({', '.join(camel([w]) for w in words(rng, 2))}) {{")
+            ls.append(f"    this.{camel([rng.choice(NOUNS)])} = {camel([rng.choice(NOUNS)])};")
+            ls.append("  }")
+            for _ in range(rng.randint(1, 5)):
+                ls += [""] + js_function(rng, "  ", ts, method=True)
+            ls.append("}")
+            doc.lines([""] + ls)
+        elif r < 0.55 and not ts:
+            obj = camel([rng.choice(NOUNS), "config"])
+            ls = [f"const {obj} = {{"]
+            for _ in range(rng.randint(2, 6)):
+                ls.append(f"  {camel([rng.choice(NOUNS)])}: {rng.choice([str(rng.randint(0, 9999)), qs(rng.choice(NOUNS)), 'true', 'false'])},")
+            doc.lines([""] + ls)
+            doc.slot("  ", "object", limit=2)
+            doc.lines(["};"])
+        else:
+            doc.lines([""] + js_function(rng, "", ts))
+        doc.slot("", "module")
+    doc.lines(["", f"export default {{ {', '.join(fn_name(rng, 'camel') for _ in range(rng.randint(1, 4)))} }};"] if rng.random() < 0.4 else [])
+    doc.slot("", "module", force=True)
+
+
+# ---- Go
+GO_STD = ["context", "encoding/json", "errors", "fmt", "io", "log", "net/http", "os", "sort", "strconv", "strings", "sync", "time",
+          "database/sql", "bytes", "bufio", "path/filepath", "regexp", "crypto/sha256"]
+GO_3P = ["github.com/gorilla/mux", "go.uber.org/zap", "github.com/spf13/cobra", "github.com/spf13/viper", "github.com/jackc/pgx/v5",
+         "github.com/redis/go-redis/v9", "google.golang.org/grpc", "github.com/prometheus/client_golang/prometheus",
+         "github.com/stretchr/testify/require", "golang.org/x/sync/errgroup"]
+
+
+def go_block(rng, ind, vs, depth, n):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        v = rng.choice(vs)
+        if k < 0.25:
+            nv = camel(split_words([rng.choice(NOUNS)]))
+            e = rng.choice([f'len({v})', f'{v}.{pascal([rng.choice(NOUNS)])}', f'strings.TrimSpace({v})', f'time.Since({v})', str(rng.randint(0, 512)), qd(rng.choice(NOUNS)), f'make(map[string]int, {rng.randint(1, 64)})', 'fmt.Sprintf("%s-%d", ' + v + ', ' + str(rng.randint(1, 99)) + ')'])
+            out.append(f"{ind}{nv} := {e}")
+            vs = vs + [nv]
+        elif k < 0.45:
+            nv = camel(split_words([rng.choice(NOUNS)]))
+            out.append(f"{ind}{nv}, err := {rng.choice(['s.', 'r.', 'c.', ''])}{fn_name(rng, 'pascal')}(ctx, {v})")
+            out.append(f"{ind}if err != nil {{")
+            out.append(f'{ind}\treturn {rng.choice(["nil, ", ""])}fmt.Errorf("{_msg(rng)}: %w", err)')
+            out.append(f"{ind}}}")
+            vs = vs + [nv]
+        elif k < 0.55:
+            out.append(f'{ind}s.logger.{rng.choice(["Info", "Debug", "Warn"])}("{_msg(rng)}", zap.String("{rng.choice(NOUNS)}", {v}))' if rng.random() < 0.5
+                       else f'{ind}log.Printf("{_msg(rng)}: %v", {v})')
+        elif k < 0.63:
+            out.append(f"{ind}// {comment_text(rng)}")
+        elif k < 0.75 and depth < 3:
+            op = rng.choice(['== nil', '!= nil', '> 0', '== ""'])
+            out.append(f"{ind}if {v} {op} {{")
+            out += go_block(rng, ind + "\t", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        elif k < 0.87 and depth < 3:
+            x = camel([rng.choice(NOUNS)])
+            out.append(f"{ind}for _, {x} := range {v} {{")
+            out += go_block(rng, ind + "\t", vs + [x], depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        else:
+            out.append(f"{ind}{v} = append({v}, {rng.choice(vs)})")
+    return out
+
+
+def gen_go(doc, rng, meta):
+    pkg = meta.get("gopkg", rng.choice(NOUNS))
+    imps = sorted(set(rng.sample(GO_STD, rng.randint(2, 7))) | set(rng.sample(GO_3P, rng.randint(0, 3))))
+    out = [f"// Package {pkg} {lc_first(comment_text(rng))}", f"package {pkg}", "", "import ("]
+    out += [f'\t"{i}"' for i in imps] + [")", ""]
+    doc.lines(out)
+    doc.slot("", "module")
+    while not doc.full():
+        r = rng.random()
+        if r < 0.25:
+            st = pascal([rng.choice(NOUNS), rng.choice(NOUNS)])
+            ls = [f"// {st} {comment_text(rng)}", f"type {st} struct {{"]
+            for _ in range(rng.randint(2, 8)):
+                f = pascal([rng.choice(NOUNS)])
+                ls.append(f'\t{f} {rng.choice(["string", "int", "int64", "bool", "time.Time", "[]string", "map[string]string", "*" + pascal([rng.choice(NOUNS)])])} `json:"{snake([f.lower()])}{rng.choice(["", ",omitempty"])}"`')
+            ls.append("}")
+            doc.lines([""] + ls)
+        else:
+            recv = rng.random() < 0.6
+            name = fn_name(rng, "pascal" if rng.random() < 0.6 else "camel")
+            args = list(dict.fromkeys(camel([w]) for w in words(rng, rng.randint(1, 3))))
+            sig = "ctx context.Context, " + ", ".join(f"{a} {rng.choice(['string', 'int', '[]byte', '*' + pascal([rng.choice(NOUNS)])])}" for a in args)
+            ls = [f"// {name} {lc_first(comment_text(rng))}"]
+            ls.append(f"func {'(s *' + pascal([rng.choice(NOUNS)]) + 'Service) ' if recv else ''}{name}({sig}) ({'*' + pascal([rng.choice(NOUNS)]) + ', ' if rng.random() < 0.5 else ''}error) {{")
+            ls += go_block(rng, "\t", args, 0, rng.randint(2, 8))
+            ls.append("\treturn " + ("nil, nil" if ", error" in ls[-1] or rng.random() < 0.5 else "nil"))
+            ls.append("}")
+            doc.lines([""] + ls)
+        doc.slot("", "module")
+    doc.slot("", "module", force=True)
+
+
+# ---- Java
+JAVA_IMPORTS = ["java.util.List", "java.util.Map", "java.util.Optional", "java.util.stream.Collectors", "java.time.Instant",
+                "java.time.Duration", "java.io.IOException", "java.util.concurrent.CompletableFuture", "org.slf4j.Logger",
+                "org.slf4j.LoggerFactory", "org.springframework.stereotype.Service", "org.springframework.beans.factory.annotation.Value",
+                "org.springframework.web.bind.annotation.*", "jakarta.persistence.*", "com.fasterxml.jackson.databind.ObjectMapper"]
+
+
+def java_block(rng, ind, vs, depth, n):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        v = rng.choice(vs)
+        if k < 0.3:
+            nv = camel(split_words([rng.choice(ADJS), rng.choice(NOUNS)]))
+            e = rng.choice([f'{v}.get{pascal([rng.choice(NOUNS)])}()', f'{fn_name(rng, "camel")}({v})', f'Optional.ofNullable({v})', str(rng.randint(0, 999)), qd(rng.choice(NOUNS)), 'String.format("%s-%d", ' + v + ', ' + str(rng.randint(1, 9)) + ')', f'{v}.stream().map(x -> x.get{pascal([rng.choice(NOUNS)])}()).collect(Collectors.toList())'])
+            out.append(f"{ind}var {nv} = {e};")
+            vs = vs + [nv]
+        elif k < 0.42:
+            out.append(f'{ind}LOG.{rng.choice(["info", "debug", "warn"])}("{_msg(rng)} {{}}", {v});')
+        elif k < 0.5:
+            out.append(f"{ind}// {comment_text(rng)}")
+        elif k < 0.64 and depth < 3:
+            out.append(f"{ind}if ({v} {rng.choice(['== null', '!= null', '.isEmpty()'])}) {{".replace(" .isEmpty", ".isEmpty"))
+            out += java_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        elif k < 0.76 and depth < 3:
+            x = camel([rng.choice(NOUNS)])
+            out.append(f"{ind}for (var {x} : {v}) {{")
+            out += java_block(rng, ind + "    ", vs + [x], depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        elif k < 0.86 and depth < 2:
+            out.append(f"{ind}try {{")
+            out += java_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}} catch ({rng.choice(['IOException', 'IllegalStateException', 'RuntimeException'])} e) {{")
+            out.append(f'{ind}    LOG.warn("{_msg(rng)}", e);')
+            out.append(f"{ind}    throw new {pascal([rng.choice(NOUNS), 'exception'])}(e);")
+            out.append(f"{ind}}}")
+        else:
+            out.append(f"{ind}{v}.{fn_name(rng, 'camel')}({rng.choice(vs)});")
+    return out
+
+
+def gen_java(doc, rng, meta):
+    pkg = meta.get("javapkg", f"com.{rng.choice(ORGS).replace('-', '')}.{rng.choice(PRODUCTS)}")
+    cls = meta.get("cls") or pascal([rng.choice(NOUNS), rng.choice(["Service", "Controller", "Repository", "Client", "Handler"])])
+    out = [f"package {pkg};", ""] + [f"import {i};" for i in sorted(set(rng.sample(JAVA_IMPORTS, rng.randint(3, 9))))] + [""]
+    out += ["/**", f" * {comment_text(rng)}", " */"]
+    if rng.random() < 0.6:
+        out.append(rng.choice(["@Service", "@RestController", "@Component", "@Repository", "@Configuration"]))
+    out.append(f"public class {cls} {{")
+    out.append(f"    private static final Logger LOG = LoggerFactory.getLogger({cls}.class);")
+    doc.lines(out)
+    doc.slot("    ", "class")
+    fields = [camel([rng.choice(NOUNS), rng.choice(["repository", "client", "mapper", "service"])]) for _ in range(rng.randint(1, 4))]
+    doc.lines([f"    private final {pascal([f])} {f};" for f in fields] + [""])
+    while not doc.full():
+        args = list(dict.fromkeys(camel([w]) for w in words(rng, rng.randint(0, 3))))
+        ls = ["    /**", f"     * {comment_text(rng)}", "     */"] if rng.random() < 0.5 else []
+        if rng.random() < 0.2:
+            ls.append(f'    @{rng.choice(["GetMapping", "PostMapping", "PutMapping"])}("/{rng.choice(NOUNS)}s/{{id}}")')
+        ls.append(f"    public {rng.choice(['void', 'String', 'boolean', 'List<' + pascal([rng.choice(NOUNS)]) + '>', 'Optional<' + pascal([rng.choice(NOUNS)]) + '>'])} {fn_name(rng, 'camel')}({', '.join(pascal([rng.choice(NOUNS)]) + ' ' + a for a in args)}) {{")
+        ls += java_block(rng, "        ", args or fields, 0, rng.randint(2, 8))
+        ls += ["    }", ""]
+        doc.lines(ls)
+        doc.slot("    ", "class")
+    doc.slot("    ", "class", force=True)
+    doc.lines(["}"])
+
+
+# ---- Rust
+def rs_block(rng, ind, vs, depth, n):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        v = rng.choice(vs)
+        if k < 0.3:
+            nv = snake(split_words([rng.choice(NOUNS)]))
+            e = rng.choice([f'{v}.len()', f'{fn_name(rng)}(&{v})?', f'{v}.iter().map(|x| x.{rng.choice(NOUNS)}).collect::<Vec<_>>()', str(rng.randint(0, 999)), qd(rng.choice(NOUNS)) + '.to_string()', 'format!("{}-{}", ' + v + ', ' + str(rng.randint(1, 9)) + ')', f'self.{rng.choice(NOUNS)}.clone()', 'HashMap::new()'])
+            out.append(f"{ind}let {rng.choice(['', 'mut '])}{nv} = {e};")
+            vs = vs + [nv]
+        elif k < 0.42:
+            out.append(f'{ind}tracing::{rng.choice(["info", "debug", "warn"])}!({rng.choice(NOUNS)} = ?{v}, "{_msg(rng)}");')
+        elif k < 0.5:
+            out.append(f"{ind}// {comment_text(rng)}")
+        elif k < 0.62 and depth < 3:
+            out.append(f"{ind}if {rng.choice([f'{v}.is_empty()', f'{v} > {rng.randint(0, 9)}', f'let Some(x) = {v}.get(0)'])} {{")
+            out += rs_block(rng, ind + "    ", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        elif k < 0.74 and depth < 3:
+            x = snake([rng.choice(NOUNS)])
+            out.append(f"{ind}for {x} in {v}.iter() {{")
+            out += rs_block(rng, ind + "    ", vs + [x], depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}}}")
+        elif k < 0.84 and depth < 2:
+            out.append(f"{ind}match {v} {{")
+            out.append(f"{ind}    Some(x) => {fn_name(rng)}(x),")
+            out.append(f"{ind}    None => return Err(Error::{pascal([rng.choice(NOUNS), 'missing'])}),")
+            out.append(f"{ind}}}")
+        else:
+            out.append(f"{ind}{v}.push({rng.choice(vs)}.clone());")
+    return out
+
+
+def gen_rs(doc, rng, meta):
+    out = [f"//! {comment_text(rng)}", ""]
+    out += [f"use {u};" for u in sorted(set(rng.sample(["std::collections::HashMap", "std::sync::Arc", "std::time::Duration",
+                                                         "serde::{Deserialize, Serialize}", "anyhow::{Context, Result}", "tokio::sync::Mutex",
+                                                         "crate::error::Error", "std::path::PathBuf", "std::fmt", "tracing::instrument"], rng.randint(2, 6))))]
+    doc.lines(out + [""])
+    doc.slot("", "module")
+    while not doc.full():
+        if rng.random() < 0.3:
+            st = pascal([rng.choice(NOUNS), rng.choice(NOUNS)])
+            ls = [f"/// {comment_text(rng)}", "#[derive(Debug, Clone, Serialize, Deserialize)]", f"pub struct {st} {{"]
+            for _ in range(rng.randint(2, 7)):
+                ls.append(f"    pub {snake([rng.choice(NOUNS)])}: {rng.choice(['String', 'u64', 'usize', 'bool', 'Option<String>', 'Vec<String>', 'HashMap<String, u32>'])},")
+            ls.append("}")
+            ls += ["", f"impl {st} {{"]
+            for _ in range(rng.randint(1, 4)):
+                args = list(dict.fromkeys(snake([w]) for w in words(rng, rng.randint(0, 2))))
+                ls += [f"    /// {comment_text(rng)}", f"    pub fn {fn_name(rng)}(&self{''.join(', ' + a + ': &str' for a in args)}) -> Result<{rng.choice(['()', 'String', 'usize', 'bool'])}> {{"]
+                ls += rs_block(rng, "        ", args or ["self.items"], 0, rng.randint(2, 6))
+                ls += ["        Ok(Default::default())", "    }", ""]
+            ls.append("}")
+            doc.lines([""] + ls)
+        else:
+            args = list(dict.fromkeys(snake([w]) for w in words(rng, rng.randint(1, 3))))
+            ls = [f"/// {comment_text(rng)}", f"pub {rng.choice(['', 'async '])}fn {fn_name(rng)}({', '.join(a + ': &' + rng.choice(['str', '[u8]', 'Config']) for a in args)}) -> Result<()> {{"]
+            ls += rs_block(rng, "    ", args, 0, rng.randint(2, 8))
+            ls += ["    Ok(())", "}"]
+            doc.lines([""] + ls)
+        doc.slot("", "module")
+    doc.slot("", "module", force=True)
+    if rng.random() < 0.4:
+        doc.lines(["", "#[cfg(test)]", "mod tests {", "    use super::*;", "", "    #[test]", f"    fn {fn_name(rng)}_works() {{",
+                   f"        assert_eq!({rng.randint(1, 9)}, {rng.randint(1, 9)});", "    }", "}"])
+
+
+# ---- Ruby
+def rb_block(rng, ind, vs, depth, n):
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        v = rng.choice(vs)
+        if k < 0.3:
+            nv = snake(split_words([rng.choice(NOUNS)]))
+            out.append(f"{ind}{nv} = {rng.choice([f'{v}.size', f'{fn_name(rng)}({v})', f'{v}.map(&:{rng.choice(NOUNS)})', str(rng.randint(0, 99)), qd(rng.choice(NOUNS)), f'{v}.fetch(:{rng.choice(NOUNS)}, nil)', f'@{rng.choice(NOUNS)}', f'{pascal([rng.choice(NOUNS)])}.find_by(id: {v})'])}")
+            vs = vs + [nv]
+        elif k < 0.42:
+            out.append(f'{ind}Rails.logger.{rng.choice(["info", "debug", "warn"])}("{_msg(rng)} #{{{v}}}")')
+        elif k < 0.5:
+            out.append(f"{ind}# {comment_text(rng)}")
+        elif k < 0.64 and depth < 3:
+            out.append(f"{ind}{rng.choice(['if', 'unless'])} {v}{rng.choice(['.nil?', '.empty?', '.present?', ''])}")
+            out += rb_block(rng, ind + "  ", vs, depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}end")
+        elif k < 0.78 and depth < 3:
+            x = rng.choice(NOUNS)
+            out.append(f"{ind}{v}.each do |{x}|")
+            out += rb_block(rng, ind + "  ", vs + [x], depth + 1, rng.randint(1, 3))
+            out.append(f"{ind}end")
+        else:
+            out.append(f"{ind}{v} << {rng.choice(vs)}")
+    return out
+
+
+def gen_rb(doc, rng, meta):
+    out = ["# frozen_string_literal: true", ""] + [f"require '{r}'" for r in sorted(set(rng.sample(["json", "net/http", "logger", "securerandom", "set", "time", "yaml", "openssl"], rng.randint(0, 3))))]
+    mod = pascal([rng.choice(PRODUCTS)])
+    cls = pascal([rng.choice(NOUNS), rng.choice(["", "Service", "Job", "Controller", "Serializer", "Policy"])])
+    out += ["", f"module {mod}", f"  # {comment_text(rng)}", f"  class {cls}{rng.choice(['', ' < ApplicationRecord', ' < ApplicationController', ' < ApplicationJob'])}"]
+    out += [f"    attr_reader {', '.join(':' + n for n in dict.fromkeys(words(rng, rng.randint(1, 3))))}", ""]
+    doc.lines(out)
+    doc.slot("    ", "class")
+    while not doc.full():
+        args = list(dict.fromkeys(words(rng, rng.randint(0, 3))))
+        ls = [f"    # {comment_text(rng)}", f"    def {fn_name(rng)}{'(' + ', '.join(args) + ')' if args else ''}"]
+        ls += rb_block(rng, "      ", args or ["@" + rng.choice(NOUNS)], 0, rng.randint(2, 7))
+        ls += ["    end", ""]
+        doc.lines(ls)
+        doc.slot("    ", "class")
+    doc.slot("    ", "class", force=True)
+    doc.lines(["  end", "end"])
+
+
+# ---- shell
+SH_CMDS = ["docker build -t {img}:{tag} .", "docker push {img}:{tag}", "kubectl apply -f deploy/{n}.yaml", "kubectl rollout status deployment/{n} -n {ns}",
+           "aws s3 sync ./dist s3://{n}-{env}-assets --delete", "terraform -chdir=infra/{env} plan -out=tfplan", "helm upgrade --install {n} ./charts/{n} -n {ns} -f values-{env}.yaml",
+           "jq -r '.{n}[] | .id' \"$TMP/{n}.json\"", "psql \"$DATABASE_URL\" -c 'select count(*) from {n}s'", "go test ./... -race -count=1",
+           "npm ci && npm run build", "python -m pytest -q tests/", "gzip -9 \"$OUT/{n}.log\"", "rsync -az --delete ./build/ \"$REMOTE:/srv/{n}/\"",
+           "sed -i \"s/{n}_version=.*/{n}_version=$VERSION/\" config/{n}.env", "find . -name '*.pyc' -delete", "git tag -a \"v$VERSION\" -m \"release $VERSION\"",
+           "curl -fsSL https://{d}/health | jq .status", "echo \"==> {m}\"", "mkdir -p \"$OUT/{n}\"", "cp -r ./{n} \"$WORKDIR/\""]
+
+
+def gen_sh(doc, rng, meta):
+    out = ["#!/usr/bin/env bash", f"# {comment_text(rng)}", "set -euo pipefail", ""]
+    for _ in range(rng.randint(2, 6)):
+        out.append(f'{upper([rng.choice(NOUNS)])}="${{{upper([rng.choice(NOUNS)])}:-{rng.choice([rng.choice(NOUNS), str(rng.randint(1, 100)), "./" + rng.choice(NOUNS)])}}}"')
+    doc.lines(out + [""])
+    doc.slot()
+
+    def cmd():
+        return rng.choice(SH_CMDS).format(img=f"ghcr.io/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}", tag="${VERSION}", n=rng.choice(NOUNS),
+                                          ns=rng.choice(PRODUCTS), env=rng.choice(["dev", "staging", "prod"]), d=domain(rng), m=_msg(rng))
+    while not doc.full():
+        r = rng.random()
+        if r < 0.5:
+            fn = fn_name(rng)
+            ls = [f"{fn}() {{", f"  local {rng.choice(NOUNS)}=\"$1\""]
+            for _ in range(rng.randint(1, 6)):
+                ls.append("  " + cmd())
+            if rng.random() < 0.4:
+                ls += [f"  if [[ -z \"${{{upper([rng.choice(NOUNS)])}:-}}\" ]]; then", f"    echo \"{_msg(rng)}\" >&2", "    return 1", "  fi"]
+            ls.append("}")
+            doc.lines([f"# {comment_text(rng)}"] + ls + [""])
+        elif r < 0.7:
+            doc.lines([f"for {rng.choice(NOUNS)} in {' '.join(words(rng, 3))}; do", "  " + cmd(), "done", ""])
+        elif r < 0.8:
+            doc.lines(['case "${1:-}" in'] + [f"  {w}) {cmd()} ;;" for w in dict.fromkeys(words(rng, 3, VERBS))] + ['  *) echo "usage: $0 {build|deploy}" >&2; exit 2 ;;', "esac", ""])
+        else:
+            doc.lines([cmd() for _ in range(rng.randint(1, 4))] + [""])
+        doc.slot()
+    doc.slot(force=True)
+
+
+# --------------------------------------------------------------------------------------
+# config generators
+# --------------------------------------------------------------------------------------
+CFG_SECTIONS = ["server", "database", "cache", "logging", "features", "queue", "metrics", "tracing", "auth", "storage",
+                "email", "scheduler", "http", "grpc", "cors", "rate_limit", "search", "payments", "notifications", "workers"]
+CFG_KEYS = ["host", "port", "timeout", "enabled", "level", "name", "pool_size", "max_connections", "url", "region", "bucket",
+            "ttl", "interval", "retries", "format", "path", "workers", "batch_size", "endpoint", "mode", "replicas", "namespace",
+            "prefix", "sample_rate", "origins", "driver", "dialect", "schema", "topic", "group_id", "from_address", "cron"]
+
+
+def cfg_value(rng, key):
+    if key in ("port",):
+        return str(rng.choice([80, 443, 5432, 6379, 8080, 8443, 9090, 3000, 5000, 9200, 27017, 5672]))
+    if key in ("timeout", "ttl", "interval"):
+        return rng.choice([f"{rng.randint(1, 120)}s", f"{rng.randint(1, 60)}m", str(rng.randint(1, 3600))])
+    if key in ("enabled",):
+        return rng.choice(["true", "false"])
+    if key in ("level",):
+        return rng.choice(["debug", "info", "warn", "error"])
+    if key in ("host",):
+        return rng.choice(["localhost", "0.0.0.0", host_name(rng), f"{rng.choice(PRODUCTS)}.svc.cluster.local"])
+    if key in ("url", "endpoint"):
+        return f"https://{domain(rng)}/{rng.choice(['api', 'v1', 'v2', 'ingest', 'hooks'])}"
+    if key in ("region",):
+        return rng.choice(["us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2", "us-west-2"])
+    if key in ("sample_rate",):
+        return f"0.{rng.randint(0, 99):02d}"
+    if key in ("origins",):
+        return f"[\"https://{domain(rng)}\", \"https://{domain(rng)}\"]"
+    if key in ("from_address",):
+        return f"no-reply@{rng.choice(ORGS)}.com"
+    if key in ("cron",):
+        return f"\"{rng.randint(0, 59)} {rng.randint(0, 23)} * * *\""
+    if key in ("pool_size", "max_connections", "retries", "workers", "batch_size", "replicas"):
+        return str(rng.choice([1, 2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 100, 500, 1000]))
+    return rng.choice([rng.choice(NOUNS), f"{rng.choice(PRODUCTS)}-{rng.choice(NOUNS)}", rng.choice(ADJS), f"/var/lib/{rng.choice(PRODUCTS)}"])
+
+
+def yaml_map(doc, rng, ind, depth, host="yaml"):
+    keys = list(dict.fromkeys(rng.sample(CFG_KEYS, rng.randint(2, 7))))
+    for k in keys:
+        if depth < 2 and rng.random() < 0.2:
+            doc.lines([f"{ind}{k}:"])
+            yaml_map(doc, rng, ind + "  ", depth + 1, host)
+        elif rng.random() < 0.08:
+            doc.lines([f"{ind}{k}s:"] + [f"{ind}  - {cfg_value(rng, k)}" for _ in range(rng.randint(1, 4))])
+        else:
+            doc.lines([f"{ind}{k}: {cfg_value(rng, k)}" + (f"  # {comment_text(rng)}" if rng.random() < 0.05 else "")])
+        doc.slot(ind, "map", host=host, limit=1)
+
+
+def gen_yaml(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}"] if rng.random() < 0.6 else [])
+    doc.lines([f"app:", f"  name: {rng.choice(PRODUCTS)}-{rng.choice(SUFFIXES)}", f"  env: {rng.choice(['production', 'staging', 'development'])}", f"  version: {version(rng)}"])
+    doc.slot("  ", "map")
+    while not doc.full():
+        sec = rng.choice(CFG_SECTIONS)
+        doc.lines(["", f"{sec}:"])
+        yaml_map(doc, rng, "  ", 0)
+    doc.slot("  ", "map", force=True)
+
+
+def gen_env(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}", f"# {rng.choice(['Local development settings', 'Copy to .env.local and adjust', 'Generated by setup.sh', 'Production overrides'])}"])
+    while not doc.full():
+        if rng.random() < 0.15:
+            doc.lines(["", f"# --- {rng.choice(CFG_SECTIONS)} ---"])
+        sec = rng.choice(CFG_SECTIONS)
+        k = rng.choice(CFG_KEYS)
+        v = cfg_value(rng, k).strip('"').replace('"', "")
+        doc.lines([f"{upper([sec, k])}={v}"])
+        doc.slot(limit=1)
+    doc.slot(force=True)
+
+
+def gen_ini(doc, rng, meta):
+    while not doc.full():
+        doc.lines(["", f"[{rng.choice(CFG_SECTIONS + ['DEFAULT', 'alembic', 'loggers', 'handler_console', 'formatter_generic'])}]"])
+        for _ in range(rng.randint(2, 8)):
+            k = rng.choice(CFG_KEYS)
+            doc.lines([f"{k} = {cfg_value(rng, k).strip(chr(34))}"])
+        doc.slot(limit=2)
+    doc.slot(force=True)
+
+
+def gen_properties(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}", f"spring.application.name={rng.choice(PRODUCTS)}-{rng.choice(SUFFIXES)}"])
+    while not doc.full():
+        pre = rng.choice(["spring.datasource", "spring.jpa", "server", "management.endpoints", "logging.level", "app." + rng.choice(NOUNS),
+                          "spring.kafka", "spring.redis", "spring.mail", "feign.client"])
+        k = rng.choice(CFG_KEYS)
+        doc.lines([f"{pre}.{k.replace('_', '-')}={cfg_value(rng, k).strip(chr(34))}"])
+        doc.slot(limit=1)
+    doc.slot(force=True)
+
+
+def gen_toml(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}", f'name = "{rng.choice(PRODUCTS)}"', f'version = "{version(rng)}"'])
+    doc.slot()
+    while not doc.full():
+        doc.lines(["", f"[{rng.choice(CFG_SECTIONS)}]"])
+        for _ in range(rng.randint(2, 6)):
+            k = rng.choice(CFG_KEYS)
+            v = cfg_value(rng, k)
+            doc.lines([f"{k} = {v if v[:1] in '[0123456789' or v in ('true', 'false') else qd(v.strip(chr(34)))}"])
+    doc.slot(force=True)
+
+
+def gen_tf(doc, rng, meta):
+    env = rng.choice(["prod", "staging", "dev"])
+    doc.lines(["terraform {", f'  required_version = ">= 1.{rng.randint(3, 9)}"', "  required_providers {",
+               "    aws = {", '      source  = "hashicorp/aws"', f'      version = "~> {rng.randint(4, 5)}.0"', "    }", "  }", "}", ""])
+    doc.lines(['provider "aws" {', f'  region = "{cfg_value(rng, "region")}"'])
+    doc.slot("  ", "block", limit=2)
+    doc.lines(["}"])
+    while not doc.full():
+        r = rng.random()
+        name = snake([rng.choice(PRODUCTS), rng.choice(NOUNS)])
+        if r < 0.45:
+            rt = rng.choice(["aws_s3_bucket", "aws_iam_role", "aws_security_group", "aws_db_instance", "aws_lambda_function",
+                             "aws_sqs_queue", "aws_ecs_service", "google_storage_bucket", "azurerm_storage_account", "kubernetes_namespace",
+                             "datadog_monitor", "aws_cloudwatch_log_group", "aws_route53_record"])
+            ls = ["", f'resource "{rt}" "{name}" {{']
+            for _ in range(rng.randint(2, 7)):
+                k = rng.choice(CFG_KEYS)
+                v = cfg_value(rng, k)
+                ls.append(f"  {k} = {v if v[:1] in '[0123456789' or v in ('true', 'false') else qd(v.strip(chr(34)))}")
+            if rng.random() < 0.5:
+                ls += ["", "  tags = {", f'    Environment = "{env}"', f'    Team        = "{rng.choice(NOUNS)}"', '    ManagedBy   = "terraform"', "  }"]
+            doc.lines(ls)
+            doc.slot("  ", "block", limit=1)
+            doc.lines(["}"])
+        elif r < 0.7:
+            doc.lines(["", f'variable "{name}" {{', f'  type        = {rng.choice(["string", "number", "bool", "list(string)", "map(string)"])}',
+                       f'  description = "{comment_text(rng)}"', "}"])
+        elif r < 0.85:
+            doc.lines(["", f'output "{name}" {{', f"  value = {rng.choice(['aws_s3_bucket', 'aws_iam_role', 'module.' + rng.choice(NOUNS)])}.{name}.{rng.choice(['arn', 'id', 'name'])}", "}"])
+        else:
+            doc.lines(["", f'module "{name}" {{', f'  source = "../../modules/{rng.choice(NOUNS)}"', f'  environment = "{env}"'])
+            doc.slot("  ", "block", limit=1)
+            doc.lines(["}"])
+    doc.lines(["", "locals {"])
+    doc.slot("  ", "block", force=True)
+    doc.lines([f'  name_prefix = "{rng.choice(PRODUCTS)}-{env}"', "}"])
+
+
+def gen_dockerfile(doc, rng, meta):
+    base = rng.choice(["python:3.12-slim", "node:20-alpine", "golang:1.22", "eclipse-temurin:21-jre", "rust:1.80", "ruby:3.3", "ubuntu:22.04", "nginx:1.27-alpine"])
+    doc.lines([f"# syntax=docker/dockerfile:1", f"FROM {base} AS build", "WORKDIR /app"])
+    while not doc.full():
+        r = rng.random()
+        if r < 0.3:
+            doc.lines([f"RUN {rng.choice(['apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*', 'pip install --no-cache-dir -r requirements.txt', 'npm ci --omit=dev', 'go build -o /out/app ./cmd/' + rng.choice(NOUNS), 'cargo build --release', 'bundle install --jobs 4', 'addgroup -S app && adduser -S app -G app'])}"])
+        elif r < 0.5:
+            doc.lines([f"COPY {rng.choice(['.', 'requirements.txt', 'package*.json', 'go.mod go.sum', 'Cargo.toml Cargo.lock', 'src/'])} {rng.choice(['./', '/app/'])}"])
+        elif r < 0.65:
+            k = rng.choice(CFG_KEYS)
+            doc.lines([f"ENV {upper([rng.choice(CFG_SECTIONS), k])}={cfg_value(rng, k).strip(chr(34)).replace(' ', '')}"])
+        elif r < 0.75:
+            doc.lines([f"EXPOSE {cfg_value(rng, 'port')}"])
+        elif r < 0.85:
+            doc.lines(["", f"FROM {base} AS runtime", "WORKDIR /app", "COPY --from=build /app /app"])
+        else:
+            doc.lines([f"# {comment_text(rng)}"])
+        doc.slot(limit=1)
+    doc.slot(force=True)
+    doc.lines(["USER 10001", f'CMD [{", ".join(qd(x) for x in rng.choice([["python", "-m", rng.choice(NOUNS)], ["node", "dist/index.js"], ["/out/app", "serve"], ["bundle", "exec", "puma"]]))}]'])
+
+
+def gen_k8s(doc, rng, meta):
+    app = f"{rng.choice(PRODUCTS)}-{rng.choice(SUFFIXES)}"
+    ns = rng.choice(PRODUCTS)
+    first = True
+    while not doc.full() or first:
+        if first and doc.pending:
+            kind = rng.choice(["Secret", "Secret", "Deployment"])
+        else:
+            kind = rng.choice(["Deployment", "Service", "ConfigMap", "Ingress", "HorizontalPodAutoscaler"])
+        first = False
+        if doc.parts:
+            doc.lines(["---"])
+        if kind == "Deployment":
+            doc.lines(["apiVersion: apps/v1", "kind: Deployment", "metadata:", f"  name: {app}", f"  namespace: {ns}", "  labels:", f"    app: {app}",
+                       "spec:", f"  replicas: {rng.randint(1, 6)}", "  selector:", "    matchLabels:", f"      app: {app}", "  template:", "    metadata:",
+                       "      labels:", f"        app: {app}", "    spec:", "      containers:", f"        - name: {app}",
+                       f"          image: ghcr.io/{rng.choice(ORGS)}/{app}:{version(rng)}", "          ports:", f"            - containerPort: {cfg_value(rng, 'port')}",
+                       "          env:"])
+            for _ in range(rng.randint(1, 5)):
+                k = rng.choice(CFG_KEYS)
+                doc.lines([f"            - name: {upper([rng.choice(CFG_SECTIONS), k])}", f"              value: {qd(cfg_value(rng, k).strip(chr(34)))}"])
+                doc.slot("            ", "env", limit=1)
+            doc.lines(["          resources:", "            requests:", f"              cpu: {rng.choice(['100m', '250m', '500m'])}", f"              memory: {rng.choice(['128Mi', '256Mi', '512Mi'])}",
+                       "          readinessProbe:", "            httpGet:", "              path: /healthz", f"              port: {cfg_value(rng, 'port')}"])
+        elif kind in ("Secret", "ConfigMap"):
+            sub = rng.choice(["stringData", "data"]) if kind == "Secret" else "data"
+            doc.lines(["apiVersion: v1", f"kind: {kind}", "metadata:", f"  name: {app}-{rng.choice(['config', 'secrets', 'env', 'credentials'])}", f"  namespace: {ns}"]
+                      + (["type: Opaque"] if kind == "Secret" else []) + [f"{sub}:"])
+            if kind == "Secret":  # only planted values: a Secret manifest with harmless filler would be an odd FP
+                doc.slot("  ", sub, force=True, limit=3)
+            else:
+                for _ in range(rng.randint(1, 6)):
+                    k = rng.choice(CFG_KEYS)
+                    doc.lines([f"  {k}: {qd(cfg_value(rng, k).strip(chr(34)))}"])
+        elif kind == "Service":
+            doc.lines(["apiVersion: v1", "kind: Service", "metadata:", f"  name: {app}", f"  namespace: {ns}", "spec:", "  selector:", f"    app: {app}",
+                       "  ports:", f"    - port: 80", f"      targetPort: {cfg_value(rng, 'port')}"])
+        elif kind == "Ingress":
+            doc.lines(["apiVersion: networking.k8s.io/v1", "kind: Ingress", "metadata:", f"  name: {app}", "  annotations:",
+                       "    cert-manager.io/cluster-issuer: letsencrypt", "spec:", "  rules:", f"    - host: {domain(rng)}", "      http:", "        paths:",
+                       "          - path: /", "            pathType: Prefix", "            backend:", "              service:", f"                name: {app}",
+                       "                port:", "                  number: 80"])
+        else:
+            doc.lines(["apiVersion: autoscaling/v2", "kind: HorizontalPodAutoscaler", "metadata:", f"  name: {app}", "spec:", "  scaleTargetRef:",
+                       "    apiVersion: apps/v1", "    kind: Deployment", f"    name: {app}", f"  minReplicas: {rng.randint(1, 3)}", f"  maxReplicas: {rng.randint(4, 20)}"])
+    if doc.pending:
+        doc.lines(["---", "apiVersion: v1", "kind: Secret", "metadata:", f"  name: {app}-extra", "type: Opaque", "stringData:"])
+        doc.slot("  ", "stringData", force=True)
+
+
+def gen_helm(doc, rng, meta):
+    app = f"{rng.choice(PRODUCTS)}"
+    doc.lines(["apiVersion: apps/v1", "kind: Deployment", "metadata:", '  name: {{ include "' + app + '.fullname" . }}', "  labels:",
+               '    {{- include "' + app + '.labels" . | nindent 4 }}', "spec:", "  replicas: {{ .Values.replicaCount }}", "  template:", "    spec:",
+               "      containers:", "        - name: {{ .Chart.Name }}", '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"',
+               "          env:"])
+    while not doc.full():
+        k = rng.choice(CFG_KEYS)
+        doc.lines([f"            - name: {upper([rng.choice(CFG_SECTIONS), k])}", f"              value: {{{{ .Values.{camel([rng.choice(CFG_SECTIONS), k])} | quote }}}}"])
+        if doc.has_due():
+            doc.lines([f"            - name: {upper([rng.choice(NOUNS), 'token'])}"])
+            doc.slot("              ", "map", limit=1, host="yaml")
+    if doc.pending:
+        doc.lines([f"            - name: {upper([rng.choice(NOUNS), 'secret'])}"])
+        doc.slot("              ", "map", force=True, host="yaml")
+    doc.lines(["          resources:", "            {{- toYaml .Values.resources | nindent 12 }}"])
+
+
+def gen_compose(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}", "services:"])
+    first = True
+    while not doc.full() or first:
+        first = False
+        svc = rng.choice(["api", "web", "worker", "db", "redis", "queue", "scheduler", rng.choice(PRODUCTS)])
+        img = rng.choice(["postgres:16", "redis:7-alpine", "rabbitmq:3-management", f"ghcr.io/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}:latest", "nginx:1.27", "mongo:7"])
+        style = rng.choice(["list", "map"])
+        doc.lines([f"  {svc}:", f"    image: {img}", "    restart: unless-stopped", "    ports:", f'      - "{cfg_value(rng, "port")}:{cfg_value(rng, "port")}"', "    environment:"])
+        for _ in range(rng.randint(1, 4)):
+            k = rng.choice(CFG_KEYS)
+            v = cfg_value(rng, k).strip('"').replace('"', "")
+            doc.lines([f"      - {upper([rng.choice(CFG_SECTIONS), k])}={v}" if style == "list" else f"      {upper([rng.choice(CFG_SECTIONS), k])}: {qd(v)}"])
+        doc.slot("      ", style, limit=2)
+        doc.lines(["    volumes:", f"      - ./{rng.choice(NOUNS)}:/var/lib/{rng.choice(NOUNS)}", "    depends_on:", f"      - {rng.choice(['db', 'redis', 'queue'])}"])
+    if doc.pending:
+        doc.lines(["  migrate:", f"    image: ghcr.io/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}-migrate:latest", "    environment:"])
+        doc.slot("      ", "map", force=True)
+
+
+def gen_ci(doc, rng, meta):
+    if meta.get("gitlab"):
+        doc.lines(["stages:", "  - test", "  - build", "  - deploy", "", "variables:", f'  DOCKER_DRIVER: overlay2', f'  APP_NAME: "{rng.choice(PRODUCTS)}"'])
+        doc.slot("  ", "map", limit=3)
+        while not doc.full():
+            job = f"{rng.choice(['test', 'lint', 'build', 'deploy', 'release'])}:{rng.choice(PRODUCTS)}"
+            doc.lines(["", f"{job}:", f"  stage: {rng.choice(['test', 'build', 'deploy'])}", f"  image: {rng.choice(['python:3.12', 'node:20', 'golang:1.22', 'docker:24'])}",
+                       "  variables:", f"    {upper([rng.choice(CFG_SECTIONS), 'mode'])}: {rng.choice(ADJS)}"])
+            doc.slot("    ", "map", limit=1)
+            doc.lines(["  script:"] + [f"    - {rng.choice(SH_CMDS).format(img='$CI_REGISTRY_IMAGE', tag='$CI_COMMIT_SHORT_SHA', n=rng.choice(NOUNS), ns=rng.choice(PRODUCTS), env='prod', d=domain(rng), m=_msg(rng))}" for _ in range(rng.randint(1, 5))])
+            if rng.random() < 0.5:
+                doc.lines(["  only:", "    - main"])
+        doc.lines(["", "variables_extra: &extra"])
+        doc.slot("  ", "map", force=True)
+        return
+    doc.lines([f"name: {rng.choice(['CI', 'Build', 'Deploy', 'Release', 'Tests'])}", "", "on:", "  push:", "    branches: [main]", "  pull_request:", "", "env:",
+               f"  APP_NAME: {rng.choice(PRODUCTS)}"])
+    doc.slot("  ", "map", limit=3)
+    doc.lines(["", "jobs:"])
+    while not doc.full():
+        doc.lines([f"  {rng.choice(['build', 'test', 'lint', 'deploy', 'release', 'publish'])}-{rng.choice(PRODUCTS)}:", f"    runs-on: {rng.choice(['ubuntu-latest', 'ubuntu-22.04'])}",
+                   "    env:", f"      {upper([rng.choice(CFG_SECTIONS), 'mode'])}: {rng.choice(ADJS)}"])
+        doc.slot("      ", "map", limit=2)
+        doc.lines(["    steps:", "      - uses: actions/checkout@v4", f"      - uses: {rng.choice(['actions/setup-python@v5', 'actions/setup-node@v4', 'actions/setup-go@v5', 'dtolnay/rust-toolchain@stable'])}"])
+        for _ in range(rng.randint(1, 5)):
+            doc.lines([f"      - name: {rng.choice(VERBS).capitalize()} {rng.choice(NOUNS)}",
+                       f"        run: {rng.choice(SH_CMDS).format(img='ghcr.io/${{ github.repository }}', tag='${{ github.sha }}', n=rng.choice(NOUNS), ns=rng.choice(PRODUCTS), env='prod', d=domain(rng), m=_msg(rng))}"])
+    doc.lines(["  notify:", "    runs-on: ubuntu-latest", "    env:"])
+    doc.slot("      ", "map", force=True)
+    doc.lines(["    steps:", "      - run: ./scripts/notify.sh"])
+
+
+def json_value(rng, depth):
+    r = rng.random()
+    if depth < 3 and r < 0.15:
+        return None  # nested object marker
+    if r < 0.3:
+        return rng.randint(0, 100000)
+    if r < 0.4:
+        return rng.choice([True, False])
+    if r < 0.5:
+        return [rng.choice(NOUNS) for _ in range(rng.randint(0, 4))]
+    if r < 0.55:
+        return uuid4(rng) if rng.random() < 0.5 else ts(rng)
+    k = rng.choice(CFG_KEYS)
+    return cfg_value(rng, k).strip('"')
+
+
+def json_obj(doc, rng, ind, depth, nkeys, host="json", closing=""):
+    doc.lines(["{"] if not ind else [])
+    keys = list(dict.fromkeys(rng.choice(NOUNS + CFG_KEYS) for _ in range(nkeys)))
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        if not last:
+            doc.slot(ind + "  ", "field", limit=1, host=host)
+        v = json_value(rng, depth)
+        key = camel(k.split("_")) if rng.random() < 0.5 else k
+        if v is None:
+            doc.lines([f'{ind}  "{key}": {{'])
+            json_obj(doc, rng, ind + "  ", depth + 1, rng.randint(1, 6), host)
+            doc.lines([f"{ind}  }}" + ("" if last else ",")])
+        else:
+            doc.lines([f'{ind}  "{key}": {json.dumps(v, ensure_ascii=False)}' + ("" if last else ",")])
+
+
+def gen_json(doc, rng, meta):
+    doc.lines(["{"])
+    while True:
+        doc.slot("  ", "field", limit=1)
+        k = rng.choice(NOUNS + CFG_KEYS)
+        doc.lines([f'  "{k}_{rng.randint(1, 999)}": {{'])
+        json_obj(doc, rng, "  ", 1, rng.randint(2, 9))
+        if doc.full():
+            break
+        doc.lines(["  },"])
+    doc.lines(["  },"])
+    doc.slot("  ", "field", force=True)
+    doc.lines([f'  "version": "{version(rng)}"', "}"])
+
+
+def gen_fixture(doc, rng, meta):
+    """tests/fixtures/*.json: an array of records."""
+    doc.lines(["{", f'  "description": "{comment_text(rng)}",'])
+    doc.slot("  ", "field")
+    doc.lines(['  "records": ['])
+    first = True
+    while not doc.full():
+        rec = {"id": rng.randint(1, 10 ** 6), "uuid": uuid4(rng), "name": f"{rng.choice(FIRST).title()} {rng.choice(LAST).title()}",
+               "email": email(rng), "status": rng.choice(["active", "pending", "disabled"]), "created_at": ts(rng),
+               rng.choice(NOUNS): rng.choice(NOUNS), "amount": round(rng.random() * 1000, 2), "tags": words(rng, rng.randint(0, 3))}
+        doc.w(("" if first else ",\n") + "    " + json.dumps(rec, ensure_ascii=False))
+        first = False
+    doc.w("\n")
+    doc.lines(["  ],"])
+    doc.slot("  ", "field", force=True)
+    doc.lines([f'  "generated": "{ts(rng)}"', "}"])
+
+
+def gen_xml(doc, rng, meta):
+    if rng.random() < 0.5:
+        doc.lines(['<?xml version="1.0" encoding="utf-8"?>', "<configuration>", "  <appSettings>"])
+        while not doc.full():
+            k = rng.choice(CFG_KEYS)
+            doc.lines([f'    <add key="{pascal([rng.choice(CFG_SECTIONS), k])}" value="{cfg_value(rng, k).strip(chr(34))}" />'])
+            doc.slot("    ", limit=1)
+        doc.slot("    ", force=True)
+        doc.lines(["  </appSettings>", "</configuration>"])
+        return
+    g = f"com.{rng.choice(ORGS).replace('-', '')}"
+    doc.lines(['<?xml version="1.0" encoding="UTF-8"?>', '<project xmlns="http://maven.apache.org/POM/4.0.0">', "  <modelVersion>4.0.0</modelVersion>",
+               f"  <groupId>{g}</groupId>", f"  <artifactId>{rng.choice(PRODUCTS)}-{rng.choice(SUFFIXES)}</artifactId>", f"  <version>{version(rng)}</version>", "  <properties>",
+               "    <java.version>21</java.version>"])
+    doc.slot("    ", limit=2)
+    doc.lines(["  </properties>", "  <dependencies>"])
+    while not doc.full():
+        doc.lines(["    <dependency>", f"      <groupId>{rng.choice(['org.springframework.boot', 'com.fasterxml.jackson.core', 'org.slf4j', 'io.micrometer', g])}</groupId>",
+                   f"      <artifactId>{kebab(words(rng, 2))}</artifactId>", f"      <version>{version(rng)}</version>", "    </dependency>"])
+    doc.lines(["  </dependencies>", "  <profiles><profile><id>deploy</id><properties>"])
+    doc.slot("    ", force=True)
+    doc.lines(["  </properties></profile></profiles>", "</project>"])
+
+
+def gen_md(doc, rng, meta):
+    title = meta.get("title") or f"{rng.choice(PRODUCTS).title()} {rng.choice(SUFFIXES).title()}"
+    doc.lines([f"# {title}", "", f"[![CI](https://github.com/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}/actions/workflows/ci.yml/badge.svg)](https://github.com/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}/actions)", "",
+               " ".join(sentence(rng) for _ in range(rng.randint(2, 5))), ""])
+    secs = ["Installation", "Usage", "Configuration", "Development", "Deployment", "API", "Troubleshooting", "FAQ", "Architecture",
+            "Contributing", "Changelog", "Testing", "Environment variables", "Authentication", "Release process"]
+    while not doc.full():
+        doc.lines([f"## {rng.choice(secs)}", ""])
+        for _ in range(rng.randint(1, 4)):
+            r = rng.random()
+            if r < 0.45:
+                doc.lines([" ".join(sentence(rng) for _ in range(rng.randint(2, 6))), ""])
+            elif r < 0.65:
+                doc.lines([f"```{rng.choice(['bash', 'sh', 'python', 'yaml', 'json', 'console'])}"] + [rng.choice(SH_CMDS).format(img=f"ghcr.io/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}", tag="latest", n=rng.choice(NOUNS), ns=rng.choice(PRODUCTS), env="dev", d=domain(rng), m=_msg(rng)) for _ in range(rng.randint(1, 5))] + ["```", ""])
+            elif r < 0.8:
+                doc.lines([f"- {sentence(rng, 3, 9)}" for _ in range(rng.randint(2, 6))] + [""])
+            else:
+                doc.lines(["| Name | Default | Description |", "|------|---------|-------------|"] +
+                          [f"| `{upper([rng.choice(CFG_SECTIONS), k])}` | `{cfg_value(rng, k).strip(chr(34))}` | {sentence(rng, 3, 8)} |" for k in rng.sample(CFG_KEYS, rng.randint(2, 6))] + [""])
+            if doc.has_due():
+                doc.lines([rng.choice(["For example:", "Set the credentials before running:", "Then call the API:", "Example:", "We use the following values in staging:"]), ""])
+                doc.slot(ctx=rng.choice(["env", "curl"]), limit=1)
+                doc.lines([""])
+    doc.slot(ctx="env", force=True)
+
+
+def gen_html(doc, rng, meta):
+    doc.lines(["<!DOCTYPE html>", '<html lang="en">', "<head>", '  <meta charset="utf-8">', f"  <title>{rng.choice(PRODUCTS).title()} - {rng.choice(NOUNS).title()}</title>",
+               f'  <link rel="stylesheet" href="/static/css/main.{sha(8, rng)}.css">'])
+    doc.slot("  ", limit=2)
+    doc.lines(["</head>", "<body>", f'  <div id="root" class="{rng.choice(NOUNS)}-container">'])
+    while not doc.full():
+        tag = rng.choice(["section", "div", "nav", "footer", "header", "ul"])
+        doc.lines([f'    <{tag} class="{kebab(words(rng, 2))} {rng.choice(["flex", "grid", "hidden", "p-4", "mt-2", "text-sm"])}">'] +
+                  [f'      <{rng.choice(["p", "span", "a", "li", "h2"])}>{sentence(rng, 2, 8)}</{"p"}>' for _ in range(rng.randint(1, 5))] + [f"    </{tag}>"])
+        doc.slot("    ", limit=1)
+    doc.slot("    ", force=True)
+    doc.lines(["  </div>", f'  <script src="/static/js/main.{sha(8, rng)}.js"></script>', "</body>", "</html>"])
+
+
+def gen_css(doc, rng, meta):
+    while not doc.full():
+        sel = rng.choice([f".{kebab(words(rng, 2))}", f".{kebab(words(rng, 1))}__{rng.choice(NOUNS)}--{rng.choice(ADJS)}", f"#{rng.choice(NOUNS)}", f".{rng.choice(NOUNS)} > .{rng.choice(NOUNS)}"])
+        props = [f"  {p}: {v};" for p, v in rng.sample([("display", rng.choice(["flex", "block", "grid", "none"])), ("margin", f"{rng.randint(0, 32)}px"),
+                                                         ("padding", f"{rng.randint(0, 24)}px {rng.randint(0, 24)}px"), ("color", "#" + sha(6, rng)),
+                                                         ("background-color", "#" + sha(6, rng)), ("font-size", f"{rng.randint(10, 32)}px"),
+                                                         ("border-radius", f"{rng.randint(0, 12)}px"), ("z-index", str(rng.randint(0, 100)))], rng.randint(2, 6))]
+        doc.lines([f"{sel} {{"] + props + ["}", ""])
+        if rng.random() < 0.03:
+            doc.lines([f"@media (max-width: {rng.choice([480, 768, 1024])}px) {{", f"  {sel} {{ display: none; }}", "}", ""])
+        doc.slot(limit=1)
+    doc.slot(force=True)
+
+
+def gen_http(doc, rng, meta):
+    doc.lines([f"# {comment_text(rng)}", f"@host = https://api.{domain(rng)}", ""])
+    while not doc.full():
+        doc.lines([f"### {rng.choice(VERBS)} {rng.choice(NOUNS)}", f"{rng.choice(['GET', 'POST', 'PUT', 'DELETE'])} {{{{host}}}}/v1/{rng.choice(NOUNS)}s/{rng.randint(1, 999)}",
+                   "Content-Type: application/json", "", json.dumps({rng.choice(NOUNS): rng.choice(NOUNS), "limit": rng.randint(1, 100)}), ""])
+        doc.slot(limit=1)
+    doc.slot(force=True)
+
+
+def gen_ipynb(doc, rng, meta):
+    doc.lines(["{", ' "cells": ['])
+    first = True
+
+    def cell_start(kind):
+        nonlocal first
+        doc.lines([("  {" if first else "  {")])
+        first = False
+        doc.lines([f'   "cell_type": "{kind}",', '   "metadata": {},'])
+    while not doc.full() or first:
+        if rng.random() < 0.35:
+            cell_start("markdown")
+            doc.lines(['   "source": [', f'    {jesc("## " + sentence(rng, 2, 6) + chr(10))},', f'    {jesc(sentence(rng))}', "   ]", "  },"])
+            continue
+        cell_start("code")
+        doc.lines([f'   "execution_count": {rng.randint(1, 80)},', '   "outputs": ['])
+        if rng.random() < 0.3:
+            doc.lines(["    {", '     "data": {', f'      "image/png": "{fake_png_b64(rng, rng.randint(3000, 30000))}",', '      "text/plain": ["<Figure size 640x480 with 1 Axes>"]',
+                       "     },", '     "metadata": {},', '     "output_type": "display_data"', "    }"])
+        else:
+            doc.lines(["    {", '     "name": "stdout",', '     "output_type": "stream",', f'     "text": [{jesc(log_msg(rng) + chr(10))}]', "    }"])
+        doc.lines(["   ],", '   "source": ['])
+        src = py_block(rng, "", ["df", "model", "data"], 1, rng.randint(2, 8))
+        if doc.has_due():
+            p = doc.pending.pop(0)
+            lines, a, b, enc = render(rng, "py", p, "", "module")
+            pre = [f"    {jesc(line + chr(10))}," for line in ["import os"]]
+            doc.lines(pre)
+            doc.records.append(p.record(doc.path, doc.nl + 1 + a, doc.nl + 1 + b, "ipynb", enc))
+            doc.lines([f"    {jesc(line + chr(10))}," for line in lines])
+        doc.lines([f"    {jesc(line + chr(10))}," for line in src[:-1]] + [f"    {jesc(src[-1])}", "   ]", "  },"])
+    while doc.pending:
+        cell_start("code")
+        p = doc.pending.pop(0)
+        lines, a, b, enc = render(rng, "py", p, "", "module")
+        doc.lines(['   "execution_count": null,', '   "outputs": [],', '   "source": ['])
+        doc.records.append(p.record(doc.path, doc.nl + 1 + a, doc.nl + 1 + b, "ipynb", enc))
+        doc.lines([f"    {jesc(line + chr(10))}," for line in lines] + ['    "client = Client()"', "   ]", "  },"])
+    doc.lines(["  {", '   "cell_type": "markdown",', '   "metadata": {},', '   "source": ["End."]', "  }", " ],", ' "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},',
+               ' "nbformat": 4,', ' "nbformat_minor": 5', "}"])
+
+
+# --------------------------------------------------------------------------------------
+# bulk / data generators
+# --------------------------------------------------------------------------------------
+UAS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+       "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+       "curl/8.5.0", "python-requests/2.31.0", "Go-http-client/1.1", "kube-probe/1.29", "okhttp/4.12.0",
+       "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"]
+
+
+def gen_log(doc, rng, meta):
+    style = meta.get("style") or rng.choice(["app", "access", "json", "app"])
+    t = 1700000000 + rng.randint(0, 30 * 86400)
+    loggers = [f"{rng.choice(PRODUCTS)}.{rng.choice(NOUNS)}.{rng.choice(NOUNS)}" for _ in range(12)]
+    paths = [f"/api/v{rng.randint(1, 3)}/{rng.choice(NOUNS)}s" + rng.choice(["", "/{id}", "/{id}/" + rng.choice(NOUNS) + "s", "/search"]) for _ in range(30)]
+    ips = [f"10.{rng.randint(0, 40)}.{rng.randint(0, 255)}.{rng.randint(2, 250)}" for _ in range(40)]
+    msgs = [log_msg(rng) for _ in range(60)]
+    last_sec, stamp = -1, ""
+    while not doc.full():
+        out = []
+        for _ in range(200):
+            t += rng.random() * 0.8
+            sec = int(t)
+            if sec != last_sec:
+                last_sec = sec
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) if style != "access" else time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(sec))
+            ms = int((t - sec) * 1000)
+            if style == "access":
+                p = rng.choice(paths).replace("{id}", str(rng.randint(1, 99999)))
+                out.append(f'{rng.choice(ips)} - - [{stamp}] "{rng.choice(["GET", "GET", "GET", "POST", "PUT", "DELETE"])} {p}{rng.choice(["", "?page=" + str(rng.randint(1, 20)), "?q=" + rng.choice(NOUNS)])} HTTP/1.1" '
+                           f'{rng.choice([200, 200, 200, 201, 204, 301, 304, 400, 401, 404, 500, 502])} {rng.randint(0, 90000)} "-" "{rng.choice(UAS)}" rt={rng.random():.3f}')
+            elif style == "json":
+                out.append(json.dumps({"ts": f"{stamp}.{ms:03d}Z", "level": rng.choice(["info", "info", "debug", "warn", "error"]), "logger": rng.choice(loggers),
+                                       "msg": rng.choice(msgs), "request_id": uuid4(rng), "duration_ms": rng.randint(0, 5000),
+                                       "trace_id": rstr(rng, HEX, 32), "span_id": rstr(rng, HEX, 16)}, separators=(",", ":")))
+            else:
+                lvl = rng.choice(["INFO ", "INFO ", "DEBUG", "WARN ", "ERROR"])
+                line = f"{stamp}.{ms:03d}Z {lvl} [{rng.choice(['main', 'worker-' + str(rng.randint(1, 16)), 'http-nio-8080-exec-' + str(rng.randint(1, 40)), 'scheduler-1'])}] {rng.choice(loggers)} - {rng.choice(msgs)}"
+                r = rng.random()
+                if r < 0.3:
+                    line += f" id={rng.randint(1, 10 ** 6)} duration_ms={rng.randint(0, 9000)}"
+                elif r < 0.45:
+                    line += f" request_id={uuid4(rng)}"
+                elif r < 0.47:
+                    line += f" deployed commit={rstr(rng, HEX, 40)}"
+                out.append(line)
+                if lvl == "ERROR" and rng.random() < 0.3:
+                    exc = pascal([rng.choice(NOUNS), "exception"])
+                    out.append(f"com.{rng.choice(ORGS).replace('-', '')}.{rng.choice(NOUNS)}.{exc}: {rng.choice(msgs)}")
+                    for _ in range(rng.randint(3, 12)):
+                        out.append(f"\tat com.{rng.choice(ORGS).replace('-', '')}.{rng.choice(NOUNS)}.{pascal([rng.choice(NOUNS)])}.{fn_name(rng, 'camel')}({pascal([rng.choice(NOUNS)])}.java:{rng.randint(10, 900)})")
+        doc.lines(out)
+        doc.slot(limit=2)
+    doc.slot(force=True)
+
+
+CSV_SCHEMAS = [
+    ["id", "created_at", "customer_id", "email", "country", "plan", "amount", "currency", "status"],
+    ["order_id", "sku", "quantity", "unit_price", "warehouse", "shipped_at", "carrier", "tracking_number"],
+    ["event_id", "timestamp", "user_id", "session_id", "event", "page", "referrer", "duration_ms"],
+    ["date", "region", "product", "units", "revenue", "cost", "margin"],
+    ["employee_id", "first_name", "last_name", "department", "city", "start_date", "level"],
+]
+
+
+def gen_csv(doc, rng, meta):
+    schema = rng.choice(CSV_SCHEMAS)
+    doc.lines([",".join(schema)])
+    i = rng.randint(1, 10000)
+    while not doc.full():
+        out = []
+        for _ in range(500):
+            i += 1
+            row = []
+            for c in schema:
+                if c.endswith("id") and c != "session_id":
+                    row.append(str(i if c in ("id", "order_id", "event_id", "employee_id") else rng.randint(1, 500000)))
+                elif c == "session_id":
+                    row.append(uuid4(rng))
+                elif c in ("created_at", "timestamp", "shipped_at"):
+                    row.append(ts(rng))
+                elif c in ("date", "start_date"):
+                    row.append(f"20{rng.randint(18, 24)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+                elif c == "email":
+                    row.append(email(rng))
+                elif c == "country":
+                    row.append(rng.choice(COUNTRIES))
+                elif c in ("amount", "unit_price", "revenue", "cost", "margin"):
+                    row.append(f"{rng.random() * 1000:.2f}")
+                elif c in ("quantity", "units", "duration_ms", "level"):
+                    row.append(str(rng.randint(1, 5000)))
+                elif c == "tracking_number":
+                    row.append("1Z" + rstr(rng, UPPER + DIGITS, 16))
+                elif c == "city":
+                    row.append(rng.choice(CITIES))
+                elif c == "first_name":
+                    row.append(rng.choice(FIRST).title())
+                elif c == "last_name":
+                    row.append(rng.choice(LAST).title())
+                elif c == "page":
+                    row.append(f"/{rng.choice(NOUNS)}/{rng.randint(1, 999)}")
+                elif c == "referrer":
+                    row.append(rng.choice(["", "https://www.google.com/", f"https://{domain(rng)}/"]))
+                else:
+                    row.append(rng.choice(NOUNS + ADJS))
+            out.append(",".join(row))
+        doc.lines(out)
+
+
+def minjs_pool(rng):
+    def idn():
+        return rng.choice(LOWER) + rng.choice(["", rng.choice(ALNUM), rng.choice(LOWER) + rng.choice(DIGITS)])
+    pool = []
+    for _ in range(350):
+        a, b, c = idn(), idn(), idn()
+        p, q = camel([rng.choice(NOUNS)]), camel([rng.choice(NOUNS), rng.choice(NOUNS)])
+        pool.append(rng.choice([
+            f"function {a}({b},{c}){{return {b}.{p}({c})}}",
+            f"var {a}={b}({rng.randint(1, 999)}),{c}={b}({rng.randint(1, 999)});",
+            f"{a}.prototype.{p}=function({b}){{this.{q}={b};return this}};",
+            f'Object.defineProperty({a},"__esModule",{{value:!0}});',
+            f"{a}.exports={b}({rng.randint(1, 9999)});",
+            f"case {rng.randint(0, 99)}:return {a}.{p}({b});",
+            f'if(!{a}||"object"!=typeof {a})throw new TypeError("{_msg(rng)}");',
+            f'const {a}="{rng.choice(NOUNS)}-{rng.choice(NOUNS)}",{b}={rng.randint(0, 65535)};',
+            f'{a}({b},"{kebab(words(rng, 2))}",function(){{return {c}}});',
+            f'"{".".join(words(rng, 3))}":"{sentence(rng, 2, 5)}",',
+            f'className:"{rng.choice(NOUNS)}-{rng.choice(NOUNS)} {rng.choice(["flex", "grid", "p-2", "mt-4", "hidden"])}",',
+            f'fetch("/api/v1/{rng.choice(NOUNS)}s",{{method:"{rng.choice(["GET", "POST"])}",headers:{{"Content-Type":"application/json"}}}}).then(function({a}){{return {a}.json()}});',
+            f"for(var {a}=0;{a}<{b}.length;{a}++){c}[{a}]={b}[{a}]^{rng.randint(0, 255)};",
+            f"{a}=void 0!=={a}?{a}:{{}};",
+            f"return {a}&&{a}.__esModule?{a}:{{default:{a}}}}}",
+            f"{a}.{p}=function(){{return Promise.resolve({b}.{q})}},",
+            f"{a}.useEffect(function(){{{b}({c}.{p})}},[{c}]);",
+            f"{a}.createElement(\"{rng.choice(['div', 'span', 'button', 'svg', 'path'])}\",{{key:{b},onClick:{c}}});",
+            f"while({a}--){b}.push({c}[{a}]);",
+            f"{a}=Math.max({a},{b}.{p}||0),",
+        ]))
+    return pool
+
+
+def gen_minjs(doc, rng, meta):
+    pool = minjs_pool(rng)
+    linelen = rng.choice([0, 0, 500, 2000, 40000, 250000])
+    doc.w(f"/*! {meta.get('lib', rng.choice(PRODUCTS))} v{version(rng)} | (c) {rng.randint(2015, 2024)} {rng.choice(ORGS)} | MIT License */\n")
+    doc.w('!function(e,t){"object"==typeof exports&&"undefined"!=typeof module?module.exports=t():"function"==typeof define&&define.amd?define(t):(e=e||self).' + camel([rng.choice(PRODUCTS)]) + "=t()}(this,function(){\"use strict\";")
+    cur = 0
+    while not doc.full():
+        chunk = "".join(rng.choices(pool, k=60))
+        doc.w(chunk)
+        cur += len(chunk)
+        if linelen and cur >= linelen:
+            doc.w("\n")
+            cur = 0
+        while doc.has_due():
+            doc.emit_inline(doc.pending.pop(0))
+    while doc.pending:
+        doc.emit_inline(doc.pending.pop(0))
+    doc.w("});\n")
+    if rng.random() < 0.7:
+        doc.w(f"//# sourceMappingURL={meta.get('mapname', 'index.js.map')}\n")
+
+
+def gen_sourcemap(doc, rng, meta):
+    segs = ["".join(rng.choices(B64, k=rng.choice([4, 4, 5, 6, 8]))) for _ in range(3000)]
+    names = list(dict.fromkeys(camel([rng.choice(NOUNS), rng.choice(NOUNS)]) for _ in range(300)))
+    srcs = [f"webpack://{rng.choice(PRODUCTS)}/./src/{rng.choice(NOUNS)}/{rng.choice(NOUNS)}.{rng.choice(['ts', 'tsx', 'js'])}" for _ in range(60)]
+    doc.w('{"version":3,"file":"' + meta.get("file", "index.js") + '","sources":' + json.dumps(srcs) + ',"names":' + json.dumps(names) + ',"mappings":"')
+    while not doc.full():
+        parts = rng.choices(segs, k=400)
+        doc.w(",".join(parts) + ";" * rng.randint(1, 3))
+    doc.w('"}\n')
+
+
+def npm_name(rng):
+    r = rng.random()
+    if r < 0.2:
+        return f"@{rng.choice(ORGS + ['babel', 'types', 'jest', 'rollup', 'vitejs'])}/{rng.choice(NOUNS)}-{rng.choice(NOUNS)}"
+    if r < 0.6:
+        return f"{rng.choice(NOUNS)}-{rng.choice(NOUNS + ['js', 'utils', 'parser', 'loader', 'plugin'])}"
+    return rng.choice(NOUNS + PRODUCTS) + rng.choice(["", "js", "ify", "er", "-x"])
+
+
+def gen_lock_npm(doc, rng, meta):
+    name = meta.get("name", rng.choice(PRODUCTS))
+    doc.lines(["{", f'  "name": "{name}",', f'  "version": "{version(rng)}",', '  "lockfileVersion": 3,', '  "requires": true,', '  "packages": {',
+               '    "": {', f'      "name": "{name}",', f'      "version": "{version(rng)}",', '      "dependencies": {'] +
+              [f'        "{npm_name(rng)}": "^{version(rng)}",' for _ in range(rng.randint(3, 15))] + [f'        "{npm_name(rng)}": "^{version(rng)}"', "      }", "    },"])
+    seen = set()
+    while not doc.full():
+        n = npm_name(rng)
+        if n in seen:
+            continue
+        seen.add(n)
+        v = version(rng)
+        base = n.split("/")[-1]
+        ls = [f'    "node_modules/{n}": {{', f'      "version": "{v}",', f'      "resolved": "https://registry.npmjs.org/{n}/-/{base}-{v}.tgz",',
+              f'      "integrity": "sha512-{base64.b64encode(rng.getrandbits(512).to_bytes(64, "big")).decode()}",']
+        if rng.random() < 0.4:
+            ls.append('      "dev": true,')
+        if rng.random() < 0.5:
+            ls.append('      "dependencies": {')
+            deps = [f'        "{npm_name(rng)}": "^{version(rng)}"' for _ in range(rng.randint(1, 5))]
+            ls.append(",\n".join(deps))
+            ls.append("      },")
+        ls.append(f'      "license": "{rng.choice(["MIT", "ISC", "Apache-2.0", "BSD-3-Clause"])}"')
+        ls.append("    },")
+        doc.lines(ls)
+    doc.lines([f'    "node_modules/zz-end-{rng.randint(1, 999)}": {{', f'      "version": "{version(rng)}"', "    }", "  }", "}"])
+
+
+def gen_lock_yarn(doc, rng, meta):
+    doc.lines(["# THIS IS AN AUTOGENERATED FILE. DO NOT EDIT THIS FILE DIRECTLY.", "# yarn lockfile v1", ""])
+    while not doc.full():
+        n, v = npm_name(rng), version(rng)
+        base = n.split("/")[-1]
+        ls = [f'"{n}@^{v}":', f'  version "{v}"', f'  resolved "https://registry.yarnpkg.com/{n}/-/{base}-{v}.tgz#{rstr(rng, HEX, 40)}"',
+              f"  integrity sha512-{base64.b64encode(rng.getrandbits(512).to_bytes(64, 'big')).decode()}"]
+        if rng.random() < 0.5:
+            ls.append("  dependencies:")
+            ls += [f'    {npm_name(rng)} "^{version(rng)}"' for _ in range(rng.randint(1, 4))]
+        doc.lines(ls + [""])
+
+
+def gen_lock_cargo(doc, rng, meta):
+    doc.lines(["# This file is automatically @generated by Cargo.", "# It is not intended for manual editing.", "version = 4", ""])
+    while not doc.full():
+        ls = ["[[package]]", f'name = "{rng.choice(NOUNS)}{rng.choice(["", "-rs", "_core", "-sys", "-derive", "-macros"])}"', f'version = "{version(rng)}"',
+              'source = "registry+https://github.com/rust-lang/crates.io-index"', f'checksum = "{rstr(rng, HEX, 64)}"']
+        if rng.random() < 0.6:
+            ls.append("dependencies = [")
+            ls += [f' "{rng.choice(NOUNS)}",' for _ in range(rng.randint(1, 6))]
+            ls.append("]")
+        doc.lines(ls + [""])
+
+
+def gen_gosum(doc, rng, meta):
+    while not doc.full():
+        m = rng.choice([f"github.com/{rng.choice(ORGS)}/{rng.choice(NOUNS)}", f"golang.org/x/{rng.choice(['net', 'sys', 'text', 'crypto', 'sync', 'mod', 'tools'])}",
+                        f"google.golang.org/{rng.choice(['grpc', 'protobuf', 'api', 'genproto'])}", f"go.uber.org/{rng.choice(['zap', 'atomic', 'multierr'])}"])
+        v = f"v{version(rng)}"
+        doc.lines([f"{m} {v} h1:{base64.b64encode(rng.getrandbits(256).to_bytes(32, 'big')).decode()}",
+                   f"{m} {v}/go.mod h1:{base64.b64encode(rng.getrandbits(256).to_bytes(32, 'big')).decode()}"])
+
+
+def gen_lock_poetry(doc, rng, meta):
+    doc.lines(["# This file is automatically @generated by Poetry 1.8.3 and should not be changed by hand.", ""])
+    while not doc.full():
+        n, v = rng.choice(PY_3P + NOUNS), version(rng)
+        ls = ["[[package]]", f'name = "{n}"', f'version = "{v}"', f'description = "{sentence(rng, 3, 8)}"', "optional = false", 'python-versions = ">=3.8"', "files = ["]
+        ls += [f'    {{file = "{n}-{v}-{tag}", hash = "sha256:{rstr(rng, HEX, 64)}"}},' for tag in rng.sample(["py3-none-any.whl", "tar.gz", "cp311-cp311-manylinux_2_17_x86_64.whl", "cp312-cp312-macosx_11_0_arm64.whl"], rng.randint(1, 3))]
+        ls += ["]", ""]
+        doc.lines(ls)
+
+
+def gen_gemlock(doc, rng, meta):
+    doc.lines(["GEM", "  remote: https://rubygems.org/", "  specs:"])
+    while not doc.full():
+        doc.lines([f"    {rng.choice(NOUNS)}{rng.choice(['', '-rails', '_client', '-ruby'])} ({version(rng)})"] + [f"      {rng.choice(NOUNS)} (>= {version(rng)})" for _ in range(rng.randint(0, 3))])
+    doc.lines(["", "PLATFORMS", "  ruby", "  x86_64-linux", "", "BUNDLED WITH", f"   2.{rng.randint(3, 5)}.{rng.randint(0, 20)}"])
+
+
+def gen_i18n(doc, rng, meta):
+    lang = meta.get("lang", "en")
+    vals = LANG_VALUES.get(lang, LANG_VALUES["en"])
+    doc.lines(["{"])
+    first = True
+    while not doc.full():
+        sec = rng.choice(NOUNS)
+        body = ",\n".join(f'    "{snake([rng.choice(NOUNS), rng.choice(["label", "title", "placeholder", "error", "hint", "button"])])}": {jesc(rng.choice(vals))}'
+                          for _ in range(rng.randint(3, 12)))
+        doc.w(("" if first else ",\n") + f'  "{sec}_{rng.randint(1, 999)}": {{\n{body}\n  }}')
+        first = False
+    doc.w("\n}\n")
+
+
+def gen_sql(doc, rng, meta):
+    doc.lines([f"-- {comment_text(rng)}", "BEGIN;"])
+    while not doc.full():
+        t = f"{rng.choice(NOUNS)}s"
+        if rng.random() < 0.3:
+            cols = list(dict.fromkeys(rng.choice(NOUNS) for _ in range(rng.randint(2, 8))))
+            doc.lines(["", f"CREATE TABLE IF NOT EXISTS {t} (", "    id BIGSERIAL PRIMARY KEY,"] +
+                      [f"    {c} {rng.choice(['TEXT', 'INTEGER', 'BOOLEAN NOT NULL DEFAULT false', 'TIMESTAMPTZ', 'NUMERIC(12,2)', 'UUID', 'JSONB'])}," for c in cols] +
+                      ["    created_at TIMESTAMPTZ NOT NULL DEFAULT now()", ");", f"CREATE INDEX {t}_{cols[0]}_idx ON {t} ({cols[0]});"])
+        else:
+            rows = [f"({rng.randint(1, 10 ** 6)}, '{uuid4(rng)}', '{email(rng)}', '{rng.choice(ADJS)}', '{ts(rng)}')" for _ in range(rng.randint(5, 40))]
+            doc.lines([f"INSERT INTO {t} (id, external_id, email, status, created_at) VALUES"] + [r + "," for r in rows[:-1]] + [rows[-1] + ";"])
+    doc.lines(["COMMIT;"])
+
+
+def gen_text(doc, rng, meta):
+    sub = meta.get("sub", "txt")
+    if sub == "requirements":
+        while not doc.full():
+            line = f"{rng.choice(PY_3P + NOUNS)}=={version(rng)}"
+            if rng.random() < 0.2:
+                line += f" \\\n    --hash=sha256:{rstr(rng, HEX, 64)}"
+            doc.lines([line])
+    elif sub == "gomod":
+        doc.lines([f"module github.com/{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}", "", "go 1.22", "", "require ("])
+        while not doc.full():
+            doc.lines([f"\tgithub.com/{rng.choice(ORGS)}/{rng.choice(NOUNS)} v{version(rng)}"])
+        doc.lines([")"])
+    elif sub == "makefile":
+        doc.lines([".PHONY: all build test lint clean", "", f"APP := {rng.choice(PRODUCTS)}", "VERSION ?= $(shell git describe --tags --always)", ""])
+        while not doc.full():
+            doc.lines([f"{rng.choice(VERBS)}:", f"\t{rng.choice(SH_CMDS).format(img='$(APP)', tag='$(VERSION)', n=rng.choice(NOUNS), ns=rng.choice(PRODUCTS), env='dev', d=domain(rng), m=_msg(rng))}", ""])
+    elif sub == "gitignore":
+        doc.lines(["# build output", "/target/", "__pycache__/", "*.pyc", ".venv/", "node_modules/", "coverage/", ".idea/", ".vscode/", "*.swp", ".DS_Store", ".terraform/", "*.tfstate*", "tmp/"])
+    elif sub == "license":
+        doc.lines(["MIT License", "", f"Copyright (c) {rng.randint(2015, 2024)} {rng.choice(ORGS).title()} Inc.", "",
+                   "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated documentation files",
+                   '(the "Software"), to deal in the Software without restriction, including without limitation the rights to use, copy, modify,',
+                   "merge, publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is",
+                   "furnished to do so, subject to the following conditions:", "",
+                   "The above copyright notice and this permission notice shall be included in all copies or substantial portions of the Software.", "",
+                   'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED.'])
+    elif sub == "packagejson":
+        d = {"name": meta.get("name", rng.choice(PRODUCTS)), "version": version(rng), "private": True,
+             "scripts": {"build": "vite build", "dev": "vite", "test": "vitest run", "lint": "eslint ."},
+             "dependencies": {npm_name(rng): "^" + version(rng) for _ in range(rng.randint(3, 20))},
+             "devDependencies": {npm_name(rng): "^" + version(rng) for _ in range(rng.randint(3, 15))}}
+        doc.w(json.dumps(d, indent=2) + "\n")
+    elif sub == "tsconfig":
+        d = {"compilerOptions": {"target": rng.choice(["ES2020", "ES2022", "ESNext"]), "module": rng.choice(["ESNext", "CommonJS", "NodeNext"]),
+                                 "strict": True, "jsx": "react-jsx", "baseUrl": ".", "paths": {"@/*": ["src/*"]}, "skipLibCheck": True,
+                                 "outDir": "dist", "esModuleInterop": True},
+             "include": ["src"], "exclude": ["node_modules", "dist"]}
+        doc.w(json.dumps(d, indent=2) + "\n")
+    elif sub == "svg":
+        doc.lines([f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {rng.randint(16, 512)} {rng.randint(16, 512)}">'])
+        while not doc.full():
+            pts = " ".join(f"{rng.choice('MLCQ')}{rng.random() * 500:.2f} {rng.random() * 500:.2f}" for _ in range(rng.randint(10, 60)))
+            doc.lines([f'  <path fill="#{sha(6, rng)}" d="{pts}Z"/>'])
+        doc.lines(["</svg>"])
+    else:
+        while not doc.full():
+            doc.lines([sentence(rng, 6, 20) for _ in range(rng.randint(1, 6))] + [""])
+
+
+# --------------------------------------------------------------------------------------
+# whole-file hosts (one plant per file)
+# --------------------------------------------------------------------------------------
+def gen_whole(doc, rng, meta):
+    kind = meta["whole"]
+    if not doc.pending:
+        return
+    p = doc.pending.pop(0)
+    items = p.items
+    v = items[p.primary][1]
+    if kind == "pem":
+        doc.records.append(p.record(doc.path, 1, v.count("\n") + 1, "pem"))
+        doc.w(v + "\n")
+    elif kind == "sa-json":
+        text = json.dumps(v, indent=2)
+        doc.records.append(p.record(doc.path, 1, text.count("\n") + 1, "sa-json"))
+        doc.w(text + "\n")
+    elif kind == "pub":
+        if v.startswith("ssh-"):
+            doc.lines([f"# {rng.choice(FIRST)} ({rng.choice(['laptop', 'ci', 'bastion', 'deploy'])})"])
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1 + v.count("\n"), "pub"))
+        doc.w(v + "\n")
+    elif kind == "aws-credentials":
+        doc.lines([f"[{rng.choice(['default', 'prod', 'deploy', rng.choice(PRODUCTS)])}]"])
+        doc.emit(p, "", None, "ini")
+        doc.lines([f"region = {cfg_value(rng, 'region')}", "", f"[profile {rng.choice(['dev', 'readonly', 'admin'])}]",
+                   f"role_arn = arn:aws:iam::{rng.randint(10 ** 11, 10 ** 12 - 1)}:role/{pascal([rng.choice(NOUNS)])}Role", "source_profile = default", "output = json"])
+    elif kind == "npmrc":
+        doc.lines(["registry=https://registry.npmjs.org/", f"@{rng.choice(ORGS)}:registry=https://npm.pkg.github.com", "save-exact=true"])
+        reg = {"npm": "registry.npmjs.org", "github-classic": "npm.pkg.github.com", "gitlab": f"gitlab.com/api/v4/projects/{rng.randint(1000, 99999999)}/packages/npm"}.get(p.provider, "registry.npmjs.org")
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "npmrc"))
+        doc.lines([f"//{reg}/:_authToken={v}", "always-auth=true"])
+    elif kind == "pypirc":
+        doc.lines(["[distutils]", "index-servers =", "    pypi", "    testpypi", "", "[pypi]", "username = __token__"])
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "pypirc"))
+        doc.lines([f"password = {v}", "", "[testpypi]", "repository = https://test.pypi.org/legacy/", "username = __token__"])
+    elif kind == "git-credentials":
+        for _ in range(rng.randint(0, 2)):
+            doc.lines([f"https://{rng.choice(FIRST)}@{rng.choice(['github.com', 'gitlab.com', 'bitbucket.org'])}"])
+        if v.startswith("https://"):
+            line = v
+        else:
+            h = {"gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}.get(p.provider, "github.com")
+            line = f"https://{'oauth2' if h == 'gitlab.com' else rng.choice(FIRST)}:{v}@{h}"
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "git-credentials"))
+        doc.lines([line])
+    elif kind == "netrc":
+        doc.lines(["machine api.heroku.com", f"  login {email(rng)}"])
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "netrc"))
+        doc.lines([f"  password {v}", "machine git.heroku.com", f"  login {email(rng)}"])
+    elif kind == "terraformrc":
+        doc.lines([f'plugin_cache_dir = "$HOME/.terraform.d/plugin-cache"', "", 'credentials "app.terraform.io" {'])
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "terraformrc"))
+        doc.lines([f'  token = "{v}"', "}"])
+    elif kind == "pipconf":
+        doc.lines(["[global]"])
+        doc.records.append(p.record(doc.path, doc.nl + 1, doc.nl + 1, "pipconf"))
+        doc.lines([f"index-url = {v}", "timeout = 60", f"trusted-host = {rng.choice(ORGS)}.com"])
+    while doc.pending:  # should not happen; keep the truth consistent
+        doc.emit(doc.pending.pop(0), "", None, "env")
+
+
+GENERATORS = {
+    "py": gen_py, "js": gen_js, "ts": lambda d, r, m: gen_js(d, r, m, ts=True), "go": gen_go, "java": gen_java, "rs": gen_rs, "rb": gen_rb,
+    "sh": gen_sh, "yaml": gen_yaml, "k8s": gen_k8s, "helm": gen_helm, "compose": gen_compose, "ci": gen_ci, "json": gen_json,
+    "fixture": gen_fixture, "env": gen_env, "ini": gen_ini, "properties": gen_properties, "toml": gen_toml, "tf": gen_tf,
+    "dockerfile": gen_dockerfile, "xml": gen_xml, "md": gen_md, "html": gen_html, "css": gen_css, "http": gen_http, "ipynb": gen_ipynb,
+    "log": gen_log, "csv": gen_csv, "minjs": gen_minjs, "sourcemap": gen_sourcemap, "lock-npm": gen_lock_npm, "lock-yarn": gen_lock_yarn,
+    "lock-cargo": gen_lock_cargo, "gosum": gen_gosum, "lock-poetry": gen_lock_poetry, "gemlock": gen_gemlock, "i18n": gen_i18n,
+    "sql": gen_sql, "text": gen_text, "whole": gen_whole,
+}
+# file kind -> plant host syntax (kinds absent here take no plants)
+KIND_HOST = {k: k for k in ["py", "js", "ts", "go", "java", "rs", "rb", "sh", "yaml", "k8s", "helm", "compose", "ci", "json", "env", "ini",
+                            "properties", "toml", "tf", "dockerfile", "xml", "md", "html", "css", "http", "ipynb", "log", "minjs"]}
+KIND_HOST["fixture"] = "json"
+WHOLE_HOSTS = {"pem", "sa-json", "pub", "aws-credentials", "npmrc", "pypirc", "git-credentials", "netrc", "terraformrc", "pipconf"}
+
+
+# --------------------------------------------------------------------------------------
+# planning: repositories and files
+# --------------------------------------------------------------------------------------
+class Planner:
+    def __init__(self, rng):
+        self.rng = rng
+        self.files = []  # [relpath, kind, size, meta]
+        self.paths = set()
+        self.repos = []
+
+    def lognorm(self, median, sigma=0.9, lo=300, hi=400_000):
+        return int(min(hi, max(lo, self.rng.lognormvariate(math.log(median), sigma))))
+
+    def add(self, repo, rel, kind, size, **meta):
+        path = f"{repo}/{rel}"
+        if path in self.paths:
+            stem, dot, ext = rel.rpartition(".")
+            if not dot or "/" in ext:
+                stem, ext = rel, ""
+            i = 2
+            while True:
+                cand = f"{repo}/{stem}_{i}{'.' + ext if ext else ''}"
+                if cand not in self.paths:
+                    path = cand
+                    break
+                i += 1
+        self.paths.add(path)
+        self.files.append([path, kind, int(size), meta])
+        return path
+
+    def total(self):
+        return sum(f[2] for f in self.files)
+
+    # ---- repo kinds
+    def common(self, repo, lang_ci=True):
+        r, L = self.rng, self.lognorm
+        self.add(repo, "README.md", "md", L(7000, 0.8), title=repo.split("/")[-1])
+        self.add(repo, ".gitignore", "text", 300, sub="gitignore")
+        if r.random() < 0.6:
+            self.add(repo, "LICENSE", "text", 1100, sub="license")
+        if lang_ci and r.random() < 0.8:
+            if r.random() < 0.75:
+                self.add(repo, f".github/workflows/{r.choice(['ci', 'build', 'test', 'release', 'deploy'])}.yml", "ci", L(2500, 0.6))
+            else:
+                self.add(repo, ".gitlab-ci.yml", "ci", L(3000, 0.6), gitlab=True)
+        if r.random() < 0.7:
+            self.add(repo, "Dockerfile", "dockerfile", L(900, 0.5))
+        if r.random() < 0.5:
+            self.add(repo, "docker-compose.yml", "compose", L(1800, 0.5))
+        for _ in range(r.randint(0, 4)):
+            self.add(repo, f"docs/{kebab(words(r, 2))}.md", "md", L(6000))
+        for _ in range(r.randint(0, 2)):
+            self.add(repo, f"scripts/{kebab([r.choice(VERBS), r.choice(NOUNS)])}.sh", "sh", L(2500, 0.7))
+        if r.random() < 0.5:
+            self.add(repo, r.choice([".env", ".env.example", ".env.local", ".env.production", ".env.development"]), "env", L(1200, 0.6))
+        if r.random() < 0.3:
+            self.add(repo, "CHANGELOG.md", "md", L(12000))
+
+    def python(self, repo):
+        r, L = self.rng, self.lognorm
+        pkg = snake(split_words([r.choice(PRODUCTS)]))
+        self.common(repo)
+        self.add(repo, "pyproject.toml", "toml", L(1500, 0.4))
+        self.add(repo, "requirements.txt", "text", L(800, 0.5), sub="requirements")
+        subs = [""] + [f"{r.choice(NOUNS)}/" for _ in range(r.randint(0, 4))]
+        for _ in range(r.randint(10, 90)):
+            self.add(repo, f"src/{pkg}/{r.choice(subs)}{snake(words(r, r.choice([1, 1, 2])))}.py", "py", L(7000), pkg=pkg)
+        for _ in range(r.randint(3, 30)):
+            self.add(repo, f"tests/test_{snake(words(r, r.choice([1, 2])))}.py", "py", L(5000), pkg=pkg, test=True)
+        for _ in range(r.randint(0, 5)):
+            self.add(repo, f"tests/fixtures/{snake(words(r, 2))}.json", "fixture", L(6000, 1.2))
+        self.add(repo, f"config/{r.choice(['settings', 'config', 'app', 'default'])}.yaml", "yaml", L(3000, 0.6))
+        if r.random() < 0.4:
+            self.add(repo, "poetry.lock", "lock-poetry", L(120000, 0.6))
+        if r.random() < 0.3:
+            self.add(repo, "alembic.ini", "ini", L(1500, 0.4))
+            for _ in range(r.randint(1, 6)):
+                self.add(repo, f"alembic/versions/{rstr(r, HEX, 12)}_{snake(words(r, 2))}.py", "py", L(2500, 0.5), pkg=pkg)
+        if r.random() < 0.25:
+            self.add(repo, f"requests/{r.choice(NOUNS)}.http", "http", L(1500, 0.5))
+        if r.random() < 0.3:
+            self.add(repo, f"setup.cfg", "ini", L(1200, 0.4))
+
+    def node(self, repo):
+        r, L = self.rng, self.lognorm
+        name = repo.split("/")[-1]
+        self.common(repo)
+        ts = r.random() < 0.6
+        self.add(repo, "package.json", "text", L(1800, 0.4), sub="packagejson", name=name)
+        if r.random() < 0.75:
+            self.add(repo, "package-lock.json", "lock-npm", L(600000, 0.8, 20000, 3_500_000), name=name)
+        else:
+            self.add(repo, "yarn.lock", "lock-yarn", L(300000, 0.8, 20000, 2_000_000))
+        if ts:
+            self.add(repo, "tsconfig.json", "text", 600, sub="tsconfig")
+        dirs = [f"src/{d}/" for d in r.sample(["components", "hooks", "pages", "api", "store", "utils", "services", "lib", "routes", "models"], r.randint(2, 6))]
+        for _ in range(r.randint(15, 110)):
+            ext = r.choice(["ts", "tsx"]) if ts else r.choice(["js", "jsx", "js", "mjs"])
+            self.add(repo, f"{r.choice(dirs)}{camel(words(r, r.choice([1, 2])))}.{ext}", "ts" if ts else "js", L(5000))
+        for _ in range(r.randint(2, 20)):
+            self.add(repo, f"src/__tests__/{camel(words(r, 2))}.test.{'ts' if ts else 'js'}", "ts" if ts else "js", L(4000))
+        for _ in range(r.randint(0, 6)):
+            self.add(repo, f"src/styles/{kebab(words(r, 1))}.css", "css", L(6000))
+        for lang in r.sample(list(LANG_VALUES), r.randint(0, 4)):
+            self.add(repo, f"src/locales/{lang}.json", "i18n", L(15000, 0.7), lang=lang)
+        self.add(repo, "public/index.html", "html", L(3000, 0.5))
+        if r.random() < 0.5:
+            lib = r.choice(["jquery", "chart", "lodash", "moment", "d3", "three", "highlight", "leaflet", "swiper", r.choice(PRODUCTS)])
+            self.add(repo, f"public/vendor/{lib}.min.js", "minjs", L(250000, 0.8, 20000, 2_500_000), lib=lib)
+        if r.random() < 0.45:
+            h = rstr(r, HEX + "ABCDEF", 8)
+            size = L(900000, 0.7, 50000, 4_000_000)
+            self.add(repo, f"dist/assets/index-{h}.js", "minjs", size, mapname=f"index-{h}.js.map")
+            if r.random() < 0.6:
+                self.add(repo, f"dist/assets/index-{h}.js.map", "sourcemap", min(int(size * 1.3), 5_000_000), file=f"index-{h}.js")
+        if r.random() < 0.2:
+            self.add(repo, f"requests/{r.choice(NOUNS)}.http", "http", L(1500, 0.5))
+        for _ in range(r.randint(0, 3)):
+            self.add(repo, f"public/img/{kebab(words(r, 1))}.png", "binary", L(20000, 1.0), ext="png")
+
+    def go(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        self.add(repo, "go.mod", "text", L(1200, 0.4), sub="gomod")
+        self.add(repo, "go.sum", "gosum", L(40000, 0.8, 2000, 400000))
+        self.add(repo, "Makefile", "text", L(1200, 0.4), sub="makefile")
+        for _ in range(r.randint(1, 3)):
+            self.add(repo, f"cmd/{r.choice(PRODUCTS)}/main.go", "go", L(3000, 0.6), gopkg="main")
+        for _ in range(r.randint(3, 10)):
+            pkg = r.choice(NOUNS).replace("_", "")
+            for _ in range(r.randint(2, 12)):
+                self.add(repo, f"internal/{pkg}/{snake(words(r, r.choice([1, 2])))}.go", "go", L(8000), gopkg=pkg)
+            if r.random() < 0.6:
+                self.add(repo, f"internal/{pkg}/{pkg}_test.go", "go", L(5000), gopkg=pkg)
+        for _ in range(r.randint(0, 4)):
+            self.add(repo, f"deploy/k8s/{r.choice(['deployment', 'service', 'configmap', 'secret', 'ingress', 'app'])}.yaml", "k8s", L(2500, 0.6))
+        self.add(repo, r.choice(["config.yaml", "config/config.yaml", "configs/app.yaml"]), "yaml", L(2500, 0.6))
+
+    def java(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        org = r.choice(ORGS).replace("-", "")
+        app = r.choice(PRODUCTS)
+        base = f"src/main/java/com/{org}/{app}"
+        if r.random() < 0.7:
+            self.add(repo, "pom.xml", "xml", L(5000, 0.5))
+        else:
+            self.add(repo, "build.gradle", "text", L(2500, 0.5))
+        for _ in range(r.randint(15, 90)):
+            sub = r.choice(["service", "controller", "repository", "model", "config", "dto", "util", "client"])
+            cls = pascal([r.choice(NOUNS), sub])
+            self.add(repo, f"{base}/{sub}/{cls}.java", "java", L(7000), javapkg=f"com.{org}.{app}.{sub}", cls=cls)
+        for _ in range(r.randint(2, 12)):
+            cls = pascal([r.choice(NOUNS), "service", "test"])
+            self.add(repo, f"src/test/java/com/{org}/{app}/{cls}.java", "java", L(5000), javapkg=f"com.{org}.{app}", cls=cls)
+        self.add(repo, "src/main/resources/application.properties", "properties", L(2000, 0.6))
+        if r.random() < 0.6:
+            self.add(repo, f"src/main/resources/application-{r.choice(['prod', 'dev', 'staging'])}.yml", "yaml", L(2500, 0.6))
+        if r.random() < 0.3:
+            self.add(repo, "src/main/resources/logback.xml", "xml", L(1500, 0.4))
+
+    def rust(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        self.add(repo, "Cargo.toml", "toml", L(1200, 0.4))
+        self.add(repo, "Cargo.lock", "lock-cargo", L(60000, 0.8, 3000, 500000))
+        for _ in range(r.randint(8, 50)):
+            self.add(repo, f"src/{r.choice(['', r.choice(NOUNS) + '/'])}{snake(words(r, r.choice([1, 2])))}.rs", "rs", L(8000))
+        for _ in range(r.randint(0, 5)):
+            self.add(repo, f"tests/{snake(words(r, 2))}.rs", "rs", L(4000))
+
+    def ruby(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        self.add(repo, "Gemfile", "text", L(1000, 0.4))
+        self.add(repo, "Gemfile.lock", "gemlock", L(15000, 0.6))
+        for d in ["app/models", "app/controllers", "app/jobs", "app/services", "lib", "app/serializers"]:
+            for _ in range(r.randint(2, 16)):
+                self.add(repo, f"{d}/{snake(words(r, r.choice([1, 2])))}.rb", "rb", L(4000))
+        for _ in range(r.randint(1, 8)):
+            self.add(repo, f"spec/{snake(words(r, 2))}_spec.rb", "rb", L(4000))
+        for _ in range(r.randint(1, 8)):
+            self.add(repo, f"db/migrate/2024{r.randint(1, 12):02d}{r.randint(1, 28):02d}{r.randint(0, 999999):06d}_{snake(words(r, 2))}.rb", "rb", L(1500, 0.5))
+        self.add(repo, "config/database.yml", "yaml", L(1500, 0.4))
+        for _ in range(r.randint(0, 3)):
+            self.add(repo, f"config/{r.choice(NOUNS)}.yml", "yaml", L(2000, 0.6))
+        for _ in range(r.randint(0, 2)):
+            self.add(repo, f"lib/tasks/{r.choice(NOUNS)}.rake", "rb", L(2000, 0.6))
+
+    def infra(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo, lang_ci=False)
+        self.add(repo, ".gitlab-ci.yml", "ci", L(4000, 0.6), gitlab=True)
+        for _ in range(r.randint(2, 8)):
+            m = r.choice(NOUNS)
+            for f in ["main.tf", "variables.tf", "outputs.tf"]:
+                self.add(repo, f"terraform/modules/{m}/{f}", "tf", L(4000 if f == "main.tf" else 1500, 0.7))
+        for env in r.sample(["prod", "staging", "dev", "sandbox"], r.randint(1, 4)):
+            self.add(repo, f"terraform/envs/{env}/main.tf", "tf", L(5000, 0.7))
+            self.add(repo, f"terraform/envs/{env}/terraform.tfvars", "tf", L(1200, 0.6))
+        for _ in range(r.randint(1, 5)):
+            app = r.choice(PRODUCTS)
+            for f in r.sample(["deployment", "service", "configmap", "secret", "ingress", "hpa", "cronjob"], r.randint(2, 5)):
+                self.add(repo, f"k8s/{app}/{f}.yaml", "k8s", L(2500, 0.6))
+        for _ in range(r.randint(0, 3)):
+            chart = r.choice(PRODUCTS)
+            self.add(repo, f"helm/{chart}/values.yaml", "yaml", L(6000, 0.6))
+            self.add(repo, f"helm/{chart}/values-{r.choice(['prod', 'staging'])}.yaml", "yaml", L(2500, 0.6))
+            for t in r.sample(["deployment", "service", "ingress", "configmap", "job"], r.randint(1, 4)):
+                self.add(repo, f"helm/{chart}/templates/{t}.yaml", "helm", L(2000, 0.5))
+        for _ in range(r.randint(0, 6)):
+            self.add(repo, f"ansible/{r.choice(['playbooks', 'roles/' + r.choice(NOUNS) + '/tasks', 'group_vars'])}/{r.choice(NOUNS)}.yml", "yaml", L(2500, 0.6))
+        for _ in range(r.randint(1, 8)):
+            self.add(repo, f"docs/runbooks/{kebab(words(r, 2))}.md", "md", L(5000))
+        for _ in range(r.randint(1, 6)):
+            self.add(repo, f"scripts/{kebab([r.choice(VERBS), r.choice(NOUNS)])}.sh", "sh", L(3000, 0.7))
+
+    def data(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        self.add(repo, "requirements.txt", "text", L(800, 0.5), sub="requirements")
+        for _ in range(r.randint(1, 8)):
+            self.add(repo, f"notebooks/{r.randint(1, 40):02d}-{kebab(words(r, 2))}.ipynb", "ipynb", L(150000, 1.0, 3000, 2_000_000))
+        for _ in range(r.randint(0, 4)):
+            self.add(repo, f"data/{snake(words(r, 2))}.csv", "csv", L(600_000, 1.0, 20000, 8_000_000))
+        for _ in range(r.randint(3, 15)):
+            self.add(repo, f"{r.choice(['etl', 'dags', 'pipelines', 'jobs'])}/{snake(words(r, 2))}.py", "py", L(6000), pkg=r.choice(PRODUCTS))
+        for _ in range(r.randint(1, 8)):
+            self.add(repo, f"sql/{r.randint(1, 99):03d}_{snake(words(r, 2))}.sql", "sql", L(8000, 1.0))
+        for _ in range(r.randint(0, 3)):
+            self.add(repo, f"logs/{r.choice(PRODUCTS)}-{r.choice(['app', 'access', 'worker'])}-2024{r.randint(1, 12):02d}{r.randint(1, 28):02d}.log", "log",
+                     L(1_200_000, 1.0, 50000, 12_000_000))
+        self.add(repo, "config.ini", "ini", L(1500, 0.5))
+
+    def docs(self, repo):
+        r, L = self.rng, self.lognorm
+        self.common(repo)
+        self.add(repo, "mkdocs.yml", "yaml", L(1500, 0.4))
+        secs = [kebab(words(r, 1)) for _ in range(r.randint(2, 8))]
+        for _ in range(r.randint(10, 70)):
+            self.add(repo, f"docs/{r.choice(secs)}/{kebab(words(r, r.choice([1, 2, 3])))}.md", "md", L(7000))
+        for _ in range(r.randint(0, 8)):
+            self.add(repo, f"docs/assets/{kebab(words(r, 1))}.svg", "text", L(8000), sub="svg")
+        for _ in range(r.randint(0, 6)):
+            self.add(repo, f"docs/assets/{kebab(words(r, 1))}.png", "binary", L(40000, 1.0), ext="png")
+        if r.random() < 0.5:
+            self.add(repo, "docs/stylesheets/extra.css", "css", L(4000))
+
+    def monorepo(self, repo):
+        r = self.rng
+        self.common(repo)
+        for _ in range(r.randint(2, 5)):
+            sub = f"{repo}/services/{r.choice(PRODUCTS)}-{r.choice(SUFFIXES)}"
+            r.choice([self.python, self.node, self.go, self.java])(sub)
+        if r.random() < 0.6:
+            self.infra(f"{repo}/infra")
+
+
+REPO_KINDS = [("python", 22), ("node", 22), ("go", 12), ("java", 10), ("rust", 7), ("ruby", 7), ("infra", 8), ("data", 5), ("docs", 5), ("monorepo", 3)]
+
+
+def make_plan(seed, target_bytes):
+    rng = random.Random(f"{seed}:plan")
+    pl = Planner(rng)
+    names = set()
+    kinds = [k for k, _ in REPO_KINDS]
+    weights = [w for _, w in REPO_KINDS]
+    while pl.total() < target_bytes:
+        k = rng.choices(kinds, weights)[0]
+        while True:
+            name = f"{rng.choice(ORGS)}/{rng.choice(PRODUCTS)}-{rng.choice(SUFFIXES)}"
+            if name not in names:
+                names.add(name)
+                break
+        pl.repos.append((name, k))
+        getattr(pl, k)(name)
+    return pl
+
+
+WHOLE_PATHS = {
+    "pem": ["deploy/keys/id_rsa", "config/certs/server.key", "secrets/jwt-private.pem", ".ssh/id_ed25519", "keys/{n}.pem", "certs/{n}-key.pem",
+            "ci/deploy_key", "ansible/files/{n}.key", "config/{n}_private_key.pem", "tests/fixtures/keys/{n}.pem"],
+    "sa-json": ["config/gcp/{p}-{h}.json", "credentials/service-account.json", "terraform/gcp-sa-{n}.json", "secrets/{p}-sa.json", "keys/gcloud-{n}.json"],
+    "pub": ["deploy/keys/{n}.pub", "ansible/files/authorized_keys", "config/certs/{n}.crt", "keys/{n}-public.pem", ".ssh/id_rsa.pub", "docs/keys/{n}.pub"],
+    "aws-credentials": [".aws/credentials", "deploy/aws/credentials", "config/aws_credentials.ini", "ci/aws-credentials"],
+    "npmrc": [".npmrc", "packages/{n}/.npmrc", "ci/.npmrc"],
+    "pypirc": [".pypirc", "ci/.pypirc", "deploy/pypirc"],
+    "git-credentials": [".git-credentials", "ci/git-credentials", "deploy/.git-credentials"],
+    "netrc": [".netrc", "ci/netrc"],
+    "terraformrc": [".terraformrc", "terraform/.terraformrc", "ci/terraform.rc"],
+    "pipconf": ["pip.conf", ".pip/pip.conf", "deploy/pip.conf"],
+}
+ONDEMAND_PATHS = {
+    "env": ".env.{n}", "md": "docs/{n}.md", "yaml": "config/{n}.yaml", "json": "config/{n}.json", "sh": "scripts/{n}.sh", "py": "scripts/{n}.py",
+    "js": "scripts/{n}.js", "ts": "src/{n}.ts", "go": "internal/{n}/{n}.go", "java": "src/main/java/{N}.java", "rb": "lib/{n}.rb", "rs": "src/{n}.rs",
+    "ci": ".github/workflows/{n}.yml", "k8s": "k8s/{n}.yaml", "helm": "helm/templates/{n}.yaml", "compose": "docker-compose.{n}.yml",
+    "tf": "terraform/{n}.tf", "ini": "config/{n}.ini", "properties": "config/{n}.properties", "toml": "config/{n}.toml", "xml": "config/{n}.xml",
+    "dockerfile": "docker/{n}.Dockerfile", "html": "templates/{n}.html", "css": "static/{n}.css", "http": "requests/{n}.http",
+    "ipynb": "notebooks/{n}.ipynb", "log": "logs/{n}.log", "minjs": "static/js/{n}.min.js",
+}
+HOST_KIND = {"json": "json"}
+
+
+def allocate_plants(pl, seed, n_secrets, n_decoys):
+    rng = random.Random(f"{seed}:plants")
+    by_host = {}
+    for idx, f in enumerate(pl.files):
+        h = KIND_HOST.get(f[1])
+        if h:
+            by_host.setdefault(h, []).append(idx)
+    plants_for = {}
+    cap_used = {}
+    repos = [name for name, _ in pl.repos]
+
+    def capacity(idx):
+        size = pl.files[idx][2]
+        return 2 if size < 20000 else (4 if size < 500000 else 10)
+
+    def new_file(host):
+        repo = rng.choice(repos)
+        n = snake(words(rng, 2))
+        if host in WHOLE_HOSTS:
+            tmpl = rng.choice(WHOLE_PATHS[host])
+            rel = tmpl.format(n=n.replace("_", "-"), p=f"{rng.choice(PRODUCTS)}-{rng.choice(['prod', 'dev', 'data'])}", h=rstr(rng, HEX, 12))
+            pl.add(repo, rel, "whole", 0, whole=host)
+            return len(pl.files) - 1
+        rel = ONDEMAND_PATHS[host].format(n=n, N=pascal(words(rng, 2)))
+        kind = HOST_KIND.get(host, host)
+        size = pl.lognorm(4000, 0.6)
+        pl.add(repo, rel, kind, size)
+        idx = len(pl.files) - 1
+        by_host.setdefault(host, []).append(idx)
+        return idx
+
+    def place(kind, prov, hosts, i):
+        host = rng.choice(hosts)
+        p = Plant(kind, prov, host, f"{seed}:{kind}:{i}", rng.random())
+        if host in WHOLE_HOSTS:
+            if kind == "decoy" and host == "pub":
+                p.materialise()
+            idx = new_file(host)
+        else:
+            cands = by_host.get(host, [])
+            idx = None
+            for _ in range(12):
+                if not cands:
+                    break
+                c = rng.choice(cands)
+                if cap_used.get(c, 0) < capacity(c):
+                    idx = c
+                    break
+            if idx is None:
+                idx = new_file(host)
+        cap_used[idx] = cap_used.get(idx, 0) + 1
+        plants_for.setdefault(idx, []).append(p)
+
+    for kind, table, total in (("secret", SECRET_PROVIDERS, n_secrets), ("decoy", DECOY_TYPES, n_decoys)):
+        wsum = sum(v[0] for v in table.values())
+        i = 0
+        for prov, (w, _g, hosts) in table.items():
+            cnt = max(1, round(total * w / wsum))
+            for _ in range(cnt):
+                place(kind, prov, hosts, i)
+                i += 1
+    # "pub" decoy files get a name matching their content
+    for idx, ps in plants_for.items():
+        f = pl.files[idx]
+        if f[1] == "whole" and f[3]["whole"] == "pub":
+            v = ps[0].items[ps[0].primary][1]
+            d = f[0].rsplit("/", 1)[0]
+            base = f[0].rsplit("/", 1)[1].split(".")[0]
+            if v.startswith("ssh-"):
+                newp = f"{d}/{base}.pub" if "authorized_keys" not in f[0] else f[0]
+            elif "CERTIFICATE" in v:
+                newp = f"{d}/{base}.crt"
+            else:
+                newp = f"{d}/{base}.pem"
+            if newp != f[0] and newp not in pl.paths:
+                pl.paths.discard(f[0])
+                pl.paths.add(newp)
+                f[0] = newp
+    return plants_for
+
+
+# --------------------------------------------------------------------------------------
+# worker
+# --------------------------------------------------------------------------------------
+_OUT = None
+
+
+def _init(out):
+    global _OUT
+    _OUT = out
+
+
+def gen_file(task):
+    idx, seed, path, kind, size, meta, plants = task
+    rng = random.Random(f"{seed}:file:{idx}")
+    full = os.path.join(_OUT, path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    if kind == "binary":
+        hdr = {"png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"}.get(meta.get("ext"), b"\x00\x01\x00\x00")
+        data = hdr + rng.getrandbits(8 * size).to_bytes(size, "big")
+        with open(full, "wb") as fh:
+            fh.write(data)
+        return path, len(data), hashlib.sha256(data).hexdigest(), []
+    for p in plants:
+        if p.items is None:
+            p.materialise()
+    host = "whole" if kind == "whole" else KIND_HOST.get(kind, "env")
+    doc = Doc(rng, host, plants, size, path)
+    GENERATORS[kind](doc, rng, meta)
+    if doc.pending:  # a generator could not place everything: append in env-like syntax (should be rare)
+        raise RuntimeError(f"{path}: {len(doc.pending)} plants not placed by {kind}")
+    data = doc.text().encode("utf-8")
+    with open(full, "wb") as fh:
+        fh.write(data)
+    return path, len(data), hashlib.sha256(data).hexdigest(), doc.records
+
+
+def verify(out, records):
+    """Check every record: its values lie on its lines, and no two regions of a file overlap."""
+    problems = []
+    by_path = {}
+    for rec in records:
+        by_path.setdefault(rec["path"], []).append(rec)
+    for path, recs in by_path.items():
+        with open(os.path.join(out, path), encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+        last_end = 0
+        for rec in sorted(recs, key=lambda r: r["line"]):
+            if rec["line"] <= last_end:
+                problems.append(f"{path}:{rec['line']}: overlaps the previous region")
+            last_end = max(last_end, rec["end_line"])
+            region = lines[rec["line"] - 1:rec["end_line"]]
+            joined = "\n".join(region)
+            for v in rec["_values"]:
+                pl = v.split("\n")
+                ok = (v in joined or v.replace("\n", "\\n") in joined
+                      or (len(pl) > 1 and region and pl[0] in region[0] and pl[-1] in region[-1])
+                      or base64.b64encode(v.encode()).decode() in joined)
+                if not ok:
+                    problems.append(f"{path}:{rec['line']}-{rec['end_line']}: {rec['kind']} {rec['provider']} value not found on its lines")
+    return problems
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--seed", type=int, default=20240611)
+    ap.add_argument("--size-mb", type=float, default=520, help="approximate corpus size in MiB (default 520)")
+    ap.add_argument("--out", default=os.path.join(here, "corpus"))
+    ap.add_argument("--secrets", type=int, default=None, help="planted secrets (default: 1500 scaled by size/520)")
+    ap.add_argument("--decoys", type=int, default=None, help="planted decoys (default: 1500 scaled by size/520)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--force", action="store_true", help="delete --out even if it was not made by this script")
+    args = ap.parse_args(argv)
+
+    out = os.path.abspath(args.out)
+    parent = os.path.dirname(out)
+    truth_path = os.path.join(parent, "corpus-truth.jsonl")
+    meta_path = os.path.join(parent, "corpus-meta.json")
+    if os.path.exists(out):
+        if os.listdir(out) and not (os.path.exists(meta_path) or args.force):
+            sys.exit(f"{out} exists and is not empty, and {meta_path} is missing: refusing to delete it (use --force)")
+        shutil.rmtree(out)
+    for p in (truth_path, meta_path):
+        if os.path.exists(p):
+            os.remove(p)
+    os.makedirs(out)
+    t0 = time.time()
+    scale = args.size_mb / 520.0
+    n_sec = args.secrets if args.secrets is not None else max(60, round(1500 * scale))
+    n_dec = args.decoys if args.decoys is not None else max(60, round(1500 * scale))
+    pl = make_plan(args.seed, int(args.size_mb * MIB))
+    plants_for = allocate_plants(pl, args.seed, n_sec, n_dec)
+    tasks = [(i, args.seed, f[0], f[1], f[2], f[3], plants_for.get(i, [])) for i, f in enumerate(pl.files)]
+    # big files first so the pool stays busy at the end
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][4])
+    results = [None] * len(tasks)
+    with Pool(args.jobs, initializer=_init, initargs=(out,)) as pool:
+        for n, res in enumerate(pool.imap_unordered(gen_file, [tasks[i] for i in order], chunksize=8)):
+            results[n] = res
+    results.sort(key=lambda r: r[0])
+    records = [rec for r in results for rec in r[3]]
+    records.sort(key=lambda r: (r["path"], r["line"], r["kind"]))
+    problems = verify(out, records)
+    for rec in records:
+        del rec["_values"]
+    with open(truth_path, "w") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    digest = hashlib.sha256("".join(f"{r[0]}\0{r[2]}\n" for r in results).encode()).hexdigest()
+    total = sum(r[1] for r in results)
+    counts = {}
+    for rec in records:
+        counts[rec["kind"]] = counts.get(rec["kind"], 0) + 1
+    meta = {"generator_version": GEN_VERSION, "seed": args.seed, "size_mb": args.size_mb, "out": out, "files": len(results),
+            "bytes": total, "repos": len(pl.repos), "secrets": counts.get("secret", 0), "decoys": counts.get("decoy", 0),
+            "tree_sha256": digest, "seconds": round(time.time() - t0, 1), "truth_problems": len(problems)}
+    with open(meta_path, "w") as fh:
+        json.dump(meta, fh, indent=2)
+        fh.write("\n")
+    for p in problems[:20]:
+        print("TRUTH PROBLEM:", p, file=sys.stderr)
+    print(json.dumps(meta, indent=2))
+    if problems:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
