@@ -41,7 +41,7 @@ pub struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
-    /// Where Keywatch keeps its state (the store used by inventory and log commands)
+    /// Where Keywatch keeps its state (`scan` keeps none)
     #[arg(long, global = true, env = "KEYWATCH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Configuration file (TOML); see docs/config.md
@@ -50,7 +50,7 @@ pub struct Global {
     /// Print less: no progress, no summary, only results and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more: skipped inputs and rule-loading notes (repeat for more)
+    /// Print more: skipped inputs and rule-loading notes
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Never colour output (also: the NO_COLOR environment variable)

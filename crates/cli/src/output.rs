@@ -21,9 +21,9 @@ pub struct Report {
     pub stats: ScanStats,
 }
 
-pub fn render(report: &Report, format: Format, color: bool, verbose: bool) -> String {
+pub fn render(report: &Report, format: Format, color: bool, verbosity: Verbosity) -> String {
     match format {
-        Format::Human => human(report, color, verbose),
+        Format::Human => human(report, color, verbosity),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&json!({
                 "version": env!("CARGO_PKG_VERSION"),
@@ -76,6 +76,17 @@ pub fn print_errors_to_stderr(report: &Report, color: bool) {
     }
 }
 
+/// How much the human format says besides the findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Findings and errors only.
+    Quiet,
+    /// Plus a summary line.
+    Normal,
+    /// Plus every skipped input.
+    Verbose,
+}
+
 struct Paint(bool);
 
 impl Paint {
@@ -118,7 +129,8 @@ fn validation_label(v: Validation) -> &'static str {
     }
 }
 
-fn human(report: &Report, color: bool, verbose: bool) -> String {
+fn human(report: &Report, color: bool, verbosity: Verbosity) -> String {
+    let verbose = verbosity == Verbosity::Verbose;
     let paint = Paint(color);
     let mut out = String::new();
     // One group per secret: the same token in ten files is one leak with ten locations.
@@ -182,6 +194,9 @@ fn human(report: &Report, color: bool, verbose: bool) -> String {
         for s in &report.skipped {
             let _ = writeln!(out, "{}: {}: {}", paint.dim("skipped"), s.path, s.reason);
         }
+    }
+    if verbosity == Verbosity::Quiet {
+        return out;
     }
     let s = &report.stats;
     let mut summary = format!(

@@ -200,7 +200,12 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let format = Format::resolve(args.format, to_terminal);
     let color = global.color(to_terminal);
-    let rendered = output::render(&report, format, color, global.verbose > 0);
+    let verbosity = match (global.quiet, global.verbose) {
+        (true, _) => output::Verbosity::Quiet,
+        (false, 0) => output::Verbosity::Normal,
+        _ => output::Verbosity::Verbose,
+    };
+    let rendered = output::render(&report, format, color, verbosity);
     match &args.output {
         Some(path) => output::write_atomically(path, rendered.as_bytes())?,
         None => output::write_stdout(rendered.as_bytes())?,

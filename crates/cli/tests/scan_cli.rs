@@ -137,6 +137,9 @@ fn human_output_groups_one_secret_and_hides_it() {
     assert!(text.contains("a.env:1:7") && text.contains("b.env:1:7"), "{text}");
     assert!(text.contains("1 secret in 2 places"), "{text}");
     assert!(!text.contains("\x1b["), "no colour when piped or NO_COLOR");
+    let quiet = keywatch().current_dir(dir.path()).args(["-q", "scan", ".", "--format", "human"]).output().unwrap();
+    let quiet = String::from_utf8(quiet.stdout).unwrap();
+    assert!(quiet.contains("a.env:1:7") && !quiet.contains("places"), "-q drops the summary: {quiet}");
 }
 
 #[test]
