@@ -6,7 +6,6 @@
 //! escape an extraction directory (`../`, absolute paths) and link entries are reported.
 
 use flate2::read::MultiGzDecoder;
-use keywatch_model::Finding;
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek};
@@ -131,12 +130,11 @@ pub struct ContentScanner<'a> {
     pub searcher: Searcher<'a>,
     pub limits: Limits,
     pub sink: &'a dyn Sink,
-    found: Vec<Finding>,
 }
 
 impl<'a> ContentScanner<'a> {
     pub fn new(searcher: Searcher<'a>, limits: Limits, sink: &'a dyn Sink) -> Self {
-        ContentScanner { searcher, limits, sink, found: Vec::new() }
+        ContentScanner { searcher, limits, sink }
     }
 
     /// Scans a top-level input. `disk` is its path when it is a regular file (zip needs to seek).
@@ -150,11 +148,7 @@ impl<'a> ContentScanner<'a> {
         let head = &data[..data.len().min(SNIFF_LEN)];
         match sniff(head) {
             Kind::Text => {
-                let mut found = std::mem::take(&mut self.found);
-                self.searcher.search_slice(data, display, &mut found);
-                self.sink.scanned(data.len() as u64);
-                self.sink.findings(std::mem::take(&mut found));
-                self.found = found;
+                self.search_slice(data, display, data.len() as u64);
             }
             _ => self.scan_top(&mut Cursor::new(data), display, None),
         }
@@ -194,10 +188,9 @@ impl<'a> ContentScanner<'a> {
     }
 
     fn search_stream(&mut self, reader: &mut dyn Read, display: &str) {
-        let mut found = std::mem::take(&mut self.found);
+        let mut found = Vec::new();
         let result = self.searcher.search_reader(reader, display, &mut found);
-        self.sink.findings(std::mem::take(&mut found));
-        self.found = found;
+        self.sink.findings(found);
         match result {
             Ok(bytes) => self.sink.scanned(bytes),
             Err(e) => self.sink.error(display, format!("read failed part-way: {e}")),
@@ -241,11 +234,16 @@ impl<'a> ContentScanner<'a> {
         if body.len() % 2 == 1 {
             self.sink.error(display, "UTF-16 text has an odd number of bytes; last byte ignored".into());
         }
-        let mut found = std::mem::take(&mut self.found);
-        self.searcher.search_slice(text.as_bytes(), display, &mut found);
-        self.sink.scanned(raw.len() as u64);
-        self.sink.findings(std::mem::take(&mut found));
-        self.found = found;
+        self.search_slice(text.as_bytes(), display, raw.len() as u64);
+    }
+
+    /// Searches text already in memory; `bytes_read` is what it cost to read (UTF-16 text
+    /// is twice its decoded size).
+    fn search_slice(&mut self, text: &[u8], display: &str, bytes_read: u64) {
+        let mut found = Vec::new();
+        self.searcher.search_slice(text, display, &mut found);
+        self.sink.scanned(bytes_read);
+        self.sink.findings(found);
     }
 
     fn scan_zip(&mut self, stream: &mut dyn Read, display: &str, disk: Option<&Path>, depth: u32, budget: &Cell<u64>) {

@@ -13,8 +13,6 @@ use crate::rules::{compile_user_regex, AllowTarget, Allowlist, CompiledRule, Loa
 #[derive(Debug, Deserialize)]
 struct GitleaksFile {
     #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
     extend: Option<toml::Table>,
     #[serde(default)]
     rules: Vec<GitleaksRule>,
@@ -40,8 +38,6 @@ struct GitleaksRule {
     keywords: Vec<String>,
     #[serde(default)]
     path: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
     #[serde(default)]
     allowlist: Option<GitleaksAllowlist>,
     #[serde(default)]
@@ -107,7 +103,6 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
     if file.extend.is_some() {
         loaded.notes.push(format!("{origin}: [extend] is ignored; Keywatch's built-in rules run alongside this file"));
     }
-    let _ = file.title;
     let mut seen = std::collections::HashSet::new();
     for rule in file.rules {
         let rule_origin = format!("{origin}: rule {:?}", rule.id);
@@ -136,7 +131,6 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
         };
         let keywords: Vec<String> =
             rule.keywords.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
-        let _ = rule.tags;
         loaded.rules.push(CompiledRule {
             provider: provider_from_id(&rule.id),
             description: rule.description.unwrap_or_else(|| rule.id.clone()),
