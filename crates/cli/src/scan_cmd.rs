@@ -125,48 +125,17 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
     let scanner = Scanner::new(rules, args.keep_invalid, options)?;
 
     let collector = Collector::default();
-    let mut summary = keywatch_scan::GitSummary::default();
     let show_progress = !global.quiet && std::io::stderr().is_terminal();
     let done = std::sync::atomic::AtomicBool::new(false);
-    let git_failures = std::thread::scope(|scope| -> Result<Vec<String>> {
+    let (summary, git_failures) = std::thread::scope(|scope| {
         if show_progress {
             let (counters, done) = (&collector.counters, &done);
             scope.spawn(move || progress_loop(counters, done));
         }
-        let mut failures = Vec::new();
-        if args.git {
-            for repo in &args.paths {
-                match scanner.scan_git(
-                    repo,
-                    &GitOptions { branch: args.branch.clone(), since_commit: args.since_commit.clone() },
-                    &collector,
-                ) {
-                    Ok(s) => {
-                        summary.commits += s.commits;
-                        summary.blobs += s.blobs;
-                    }
-                    Err(e) => failures.push(format!("{e:#}")),
-                }
-            }
-        } else {
-            let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| p.as_os_str() == "-");
-            if !stdin.is_empty() {
-                scanner.scan_reader(&mut std::io::stdin().lock(), "<stdin>", &collector);
-            }
-            let mut existing = Vec::new();
-            for path in paths {
-                match std::fs::symlink_metadata(path) {
-                    Ok(_) => existing.push(path.clone()),
-                    Err(e) => {
-                        keywatch_scan::Sink::error(&collector, &path.to_string_lossy(), format!("cannot read: {e}"))
-                    }
-                }
-            }
-            scanner.scan_paths(&existing, &collector);
-        }
+        let outcome = scan_inputs(&scanner, args, &collector);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(failures)
-    })?;
+        outcome
+    });
     if !git_failures.is_empty() && args.paths.len() == git_failures.len() {
         bail!("{}", git_failures.join("; "));
     }
@@ -222,6 +191,39 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
     } else {
         exit::FOUND
     })
+}
+
+/// Runs the scan over every input; returns the git totals and the repositories that could
+/// not be opened at all.
+fn scan_inputs(scanner: &Scanner, args: &ScanArgs, collector: &Collector) -> (keywatch_scan::GitSummary, Vec<String>) {
+    let mut summary = keywatch_scan::GitSummary::default();
+    let mut failures = Vec::new();
+    if args.git {
+        let options = GitOptions { branch: args.branch.clone(), since_commit: args.since_commit.clone() };
+        for repo in &args.paths {
+            match scanner.scan_git(repo, &options, collector) {
+                Ok(s) => {
+                    summary.commits += s.commits;
+                    summary.blobs += s.blobs;
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        return (summary, failures);
+    }
+    let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| p.as_os_str() == "-");
+    if !stdin.is_empty() {
+        scanner.scan_reader(&mut std::io::stdin().lock(), "<stdin>", collector);
+    }
+    let mut existing = Vec::new();
+    for path in paths {
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => existing.push(path.clone()),
+            Err(e) => keywatch_scan::Sink::error(collector, &path.to_string_lossy(), format!("cannot read: {e}")),
+        }
+    }
+    scanner.scan_paths(&existing, collector);
+    (summary, failures)
 }
 
 fn load_rules(global: &Global, args: &ScanArgs, config: &Config) -> Result<LoadedRules> {
