@@ -47,7 +47,7 @@ pub fn scan_git(
     limits: Limits,
     sink: &dyn Sink,
 ) -> Result<GitSummary> {
-    let repo = Repository::open(repo_path).with_context(|| format!("{}: not a git repository", repo_path.display()))?;
+    let repo = Repository::discover(repo_path).with_context(|| format!("{}: not a git repository", repo_path.display()))?;
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
     match &options.branch {
