@@ -89,7 +89,8 @@ const PLACEHOLDER_WORDS: &[&[u8]] = &[
     b"insert",
     b"replace",
     b"xxxx",
-    b"****",
+    // Also Keywatch's own redaction marker: a report scanned again finds nothing new.
+    b"***",
     b"....",
     b"todo",
     b"fixme",
@@ -234,6 +235,7 @@ mod tests {
             "$SECRET",
             "secret1",
             "pass%5B%7F",
+            "e4i1***wK",
         ] {
             assert!(looks_like_placeholder(p.as_bytes()), "{p}");
         }
@@ -246,7 +248,7 @@ mod tests {
     fn examples() {
         assert!(is_documented_example(b"AKIAIOSFODNN7EXAMPLE", false));
         assert!(is_documented_example(b"aaaaaaaaaaaa", false));
-        assert!(!is_documented_example(b"AKIAIOSFODNN7ABCDEFG", false));
+        assert!(!is_documented_example(b"AKIAIOSFODNN7ABCDEFG", false)); // keywatch:allow
         assert!(is_documented_example(b"my-example-token", true));
     }
 }
