@@ -55,10 +55,6 @@ impl Scanner {
         Ok(Scanner { matcher: Matcher::new(rules, keep_invalid)?, options })
     }
 
-    pub fn matcher(&self) -> &Matcher {
-        &self.matcher
-    }
-
     /// Scans files and directories (in parallel).
     pub fn scan_paths(&self, paths: &[PathBuf], sink: &dyn Sink) {
         walk::scan_paths(paths, &self.matcher, self.options.findings, self.options.limits, &self.options.walk, sink);

@@ -52,10 +52,6 @@ impl<'m> Searcher<'m> {
         }
     }
 
-    pub fn matcher(&self) -> &'m Matcher {
-        self.matcher
-    }
-
     /// Searches an in-memory buffer in one go.
     pub fn search_slice(&mut self, data: &[u8], path: &str, out: &mut Vec<Finding>) {
         self.raw.clear();
