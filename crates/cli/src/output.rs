@@ -181,6 +181,9 @@ fn human(report: &Report, color: bool, verbosity: Verbosity) -> String {
                     ))
                 );
             }
+            if let Some(j) = &f.jwt {
+                let _ = writeln!(out, "      {}", paint.dim(&jwt_summary(j)));
+            }
             if let Some(secret) = &f.secret {
                 let _ = writeln!(out, "      secret: {secret}");
             }
@@ -221,6 +224,26 @@ fn human(report: &Report, color: bool, verbosity: Verbosity) -> String {
     }
     let _ = writeln!(out, "{}", paint.bold(&summary));
     out
+}
+
+/// `JWT HS256 · iss … · sub … · aud … · expires … (expired)` for the human format.
+fn jwt_summary(j: &keywatch_model::JwtClaims) -> String {
+    let mut parts = vec![format!("JWT {}", j.alg)];
+    if let Some(iss) = &j.iss {
+        parts.push(format!("iss {iss}"));
+    }
+    if let Some(sub) = &j.sub {
+        parts.push(format!("sub {sub}"));
+    }
+    if !j.aud.is_empty() {
+        parts.push(format!("aud {}", j.aud.join(",")));
+    }
+    match (&j.expires, j.expired) {
+        (Some(exp), Some(true)) => parts.push(format!("expired {exp}")),
+        (Some(exp), _) => parts.push(format!("valid until {exp}")),
+        (None, _) => parts.push("no expiry".into()),
+    }
+    parts.join(" · ")
 }
 
 fn plural(n: u64, word: &str) -> String {

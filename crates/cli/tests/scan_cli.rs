@@ -420,3 +420,27 @@ fn symlinks_out_of_the_tree_are_not_followed() {
     let skipped = run.json["skipped"].as_array().unwrap();
     assert!(skipped.iter().any(|s| s["path"] == "link.env" && s["reason"].as_str().unwrap().contains("outside")));
 }
+
+#[test]
+fn jwts_are_decoded_but_never_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    // {"alg":"HS256","typ":"JWT"} . {"iss":"https://auth.acme.io","sub":"svc-ci","aud":["api"],"exp":1700000000,"iat":1690000000}
+    let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2F1dGguYWNtZS5pbyIsInN1YiI6InN2Yy1jaSIsImF1ZCI6WyJhcGkiXSwiZXhwIjoxNzAwMDAwMDAwLCJpYXQiOjE2OTAwMDAwMDB9.Q7vZk2Lm9Xw4Rt8Yp1Ns6Ud3Hf5Jc0Gb";
+    write(dir.path(), "ci.env", format!("CI_TOKEN={token}\n"));
+    let run = scan_json(&["."], dir.path());
+    let f = finding_for(&run, token);
+    assert_eq!(f.len(), 1, "{}", run.stdout);
+    let jwt = &f[0]["jwt"];
+    assert_eq!(jwt["alg"], "HS256");
+    assert_eq!(jwt["iss"], "https://auth.acme.io");
+    assert_eq!(jwt["sub"], "svc-ci");
+    assert_eq!(jwt["aud"][0], "api");
+    assert_eq!(jwt["expires"], "2023-11-14T22:13:20Z");
+    assert_eq!(jwt["expired"], true);
+    let out = keywatch().current_dir(dir.path()).args(["scan", ".", "--format", "human"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("JWT HS256 · iss https://auth.acme.io · sub svc-ci · aud api · expired 2023-11-14T22:13:20Z"),
+        "{text}"
+    );
+}

@@ -73,6 +73,28 @@ pub struct CommitInfo {
     pub summary: String,
 }
 
+/// The parts of a JWT that tell a responder whose token it is and whether it still works.
+/// Decoded from the token itself; the signature is never verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtClaims {
+    pub alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// Expiry, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Issued at, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<String>,
+    /// Whether `exp` had passed when the scan ran (`None` when the token has no `exp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<bool>,
+}
+
 /// One secret found at one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -97,6 +119,9 @@ pub struct Finding {
     pub context: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitInfo>,
+    /// What a JWT says about itself (decoded, never verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtClaims>,
     /// The full secret: only set when the user asks for it (`--show-secrets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,

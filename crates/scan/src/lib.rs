@@ -21,6 +21,7 @@ pub mod matcher;
 pub mod rules;
 pub mod searcher;
 pub mod sink;
+pub mod time;
 pub mod validate;
 pub mod walk;
 

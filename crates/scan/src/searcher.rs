@@ -10,6 +10,7 @@ use std::io::{self, Read};
 
 use crate::filters::{redact, sha256_hex};
 use crate::matcher::{Matcher, RawMatch, Scratch, MULTILINE_WINDOW};
+use crate::validate::decode_jwt;
 
 /// Bytes kept from one chunk into the next: every window reaches at most this far.
 const MARGIN: usize = 2 * MULTILINE_WINDOW;
@@ -156,6 +157,7 @@ fn emit(
 ) {
     raw.sort_unstable_by_key(|m| (m.secret.0, m.rule));
     let ranges: Vec<(usize, usize)> = raw.iter().map(|m| m.secret).collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let mut counted_to = 0usize;
     let mut lines = pos.lines_before;
     for m in raw.iter() {
@@ -185,9 +187,16 @@ fn emit(
             redacted: redact(secret),
             validation: m.validation,
             commit: None,
+            jwt: looks_like_jwt(secret).then(|| decode_jwt(secret, now)).flatten(),
             secret: options.include_secret.then(|| String::from_utf8_lossy(secret).into_owned()),
         });
     }
+}
+
+/// A secret shaped like a JWT (`eyJ` header, three dot-separated parts), whoever matched it:
+/// the JWT rule, a bearer-header rule or a generic one.
+fn looks_like_jwt(secret: &[u8]) -> bool {
+    secret.starts_with(b"eyJ") && secret.iter().filter(|&&b| b == b'.').count() == 2
 }
 
 /// Stable identity of a finding: rule, secret hash and location (path and line).

@@ -77,6 +77,36 @@ fn github_crc32(secret: &[u8]) -> Outcome {
     }
 }
 
+/// Decodes a JWT's header and claims (never verifying it). `now` is Unix seconds.
+pub fn decode_jwt(token: &[u8], now: i64) -> Option<keywatch_model::JwtClaims> {
+    let mut parts = token.split(|&b| b == b'.');
+    let (header, payload) = (parts.next()?, parts.next()?);
+    let decode = |segment: &[u8]| -> Option<serde_json::Value> {
+        let trimmed: Vec<u8> = segment.iter().copied().filter(|&b| b != b'=').collect();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let header = decode(header)?;
+    let claims = decode(payload)?;
+    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_string);
+    let time = |key: &str| claims.get(key).and_then(|x| x.as_f64()).map(|t| t as i64);
+    let aud = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.clone()],
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let exp = time("exp");
+    Some(keywatch_model::JwtClaims {
+        alg: text(&header, "alg")?,
+        iss: text(&claims, "iss"),
+        sub: text(&claims, "sub"),
+        aud,
+        expires: exp.map(crate::time::rfc3339_utc),
+        issued: time("iat").map(crate::time::rfc3339_utc),
+        expired: exp.map(|e| e <= now),
+    })
+}
+
 fn jwt_header_is_json(secret: &[u8]) -> bool {
     let Some(header) = secret.split(|&b| b == b'.').next() else {
         return false;
@@ -114,6 +144,21 @@ mod tests {
         assert_eq!(base62(0, 6), "000000");
         assert_eq!(base62(61, 2), "0z");
         assert_eq!(base62(62, 1), "10");
+    }
+
+    #[test]
+    fn jwt_claims() {
+        // {"alg":"HS256","typ":"JWT"} . {"iss":"https://auth.acme.io","sub":"svc-ci","aud":["api"],"exp":1700000000,"iat":1690000000}
+        let token = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2F1dGguYWNtZS5pbyIsInN1YiI6InN2Yy1jaSIsImF1ZCI6WyJhcGkiXSwiZXhwIjoxNzAwMDAwMDAwLCJpYXQiOjE2OTAwMDAwMDB9.c2ln";
+        let c = decode_jwt(token, 1_800_000_000).unwrap();
+        assert_eq!(c.alg, "HS256");
+        assert_eq!(c.iss.as_deref(), Some("https://auth.acme.io"));
+        assert_eq!(c.sub.as_deref(), Some("svc-ci"));
+        assert_eq!(c.aud, vec!["api".to_string()]);
+        assert_eq!(c.expires.as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(c.expired, Some(true));
+        assert_eq!(decode_jwt(token, 1_600_000_000).unwrap().expired, Some(false));
+        assert!(decode_jwt(b"eyJub3QiOiJqd3QifQ.eyJzdWIiOiIxIn0.sig", 0).is_none(), "no alg, not a JWT");
     }
 
     #[test]
