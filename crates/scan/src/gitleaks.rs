@@ -86,12 +86,6 @@ fn convert_allowlist(a: &GitleaksAllowlist, origin: &str, notes: &mut Vec<String
     Ok(out)
 }
 
-fn merge(into: &mut Allowlist, from: Allowlist) {
-    into.regexes.extend(from.regexes);
-    into.stopwords.extend(from.stopwords);
-    into.paths.extend(from.paths);
-}
-
 /// A provider name for a gitleaks rule, which has none: the first word of its id.
 fn provider_from_id(id: &str) -> String {
     id.split(['-', '_']).next().filter(|s| !s.is_empty()).unwrap_or(id).to_string()
@@ -123,7 +117,7 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
         };
         let mut allowlist = Allowlist::default();
         for a in rule.allowlist.iter().chain(rule.allowlists.iter()) {
-            merge(&mut allowlist, convert_allowlist(a, &rule_origin, &mut loaded.notes)?);
+            allowlist.merge(convert_allowlist(a, &rule_origin, &mut loaded.notes)?);
         }
         let path_filter = match rule.path.as_deref() {
             Some(p) => Some(compile_user_regex(p).with_context(|| format!("{rule_origin}: invalid path regex"))?),
@@ -152,7 +146,7 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
     }
     for a in file.allowlist.iter().chain(file.allowlists.iter()) {
         let g = convert_allowlist(a, origin, &mut loaded.notes)?;
-        merge(&mut loaded.global_allowlist, g);
+        loaded.global_allowlist.merge(g);
     }
     Ok(loaded)
 }

@@ -211,12 +211,13 @@ impl Matcher {
             return None;
         }
         let line = line_around(hay, secret.0);
+        let mut lower: Option<Vec<u8>> = None;
         for allowlist in [&rule.allowlist, &self.global_allowlist] {
             if allowlist.is_empty() {
                 continue;
             }
-            let lower = value.to_ascii_lowercase();
-            if allowlist.stopwords.iter().any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some()) {
+            let lower = lower.get_or_insert_with(|| value.to_ascii_lowercase());
+            if allowlist.stopwords.iter().any(|w| memchr::memmem::find(lower, w.as_bytes()).is_some()) {
                 return None;
             }
             for (target, re) in &allowlist.regexes {

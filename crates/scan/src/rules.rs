@@ -79,6 +79,12 @@ impl Allowlist {
     pub fn is_empty(&self) -> bool {
         self.regexes.is_empty() && self.stopwords.is_empty() && self.paths.is_empty()
     }
+
+    pub fn merge(&mut self, other: Allowlist) {
+        self.regexes.extend(other.regexes);
+        self.stopwords.extend(other.stopwords);
+        self.paths.extend(other.paths);
+    }
 }
 
 /// How the secret is found within a match.
@@ -214,10 +220,7 @@ impl LoadedRules {
             }
             self.rules.push(r);
         }
-        let g = other.global_allowlist;
-        self.global_allowlist.regexes.extend(g.regexes);
-        self.global_allowlist.stopwords.extend(g.stopwords);
-        self.global_allowlist.paths.extend(g.paths);
+        self.global_allowlist.merge(other.global_allowlist);
         self.notes.extend(other.notes);
         Ok(())
     }

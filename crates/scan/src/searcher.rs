@@ -160,14 +160,16 @@ fn emit(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let mut counted_to = 0usize;
     let mut lines = pos.lines_before;
+    // Absolute offset of the start of the line holding `counted_to`, kept while counting so
+    // no match needs a second scan backwards through a long line.
+    let mut line_start_abs = pos.line_start;
     for m in raw.iter() {
         let (s, e) = m.secret;
-        lines += memchr::memchr_iter(b'\n', &hay[counted_to..s]).count() as u64;
+        for i in memchr::memchr_iter(b'\n', &hay[counted_to..s]) {
+            lines += 1;
+            line_start_abs = pos.offset + (counted_to + i) as u64 + 1;
+        }
         counted_to = s;
-        let line_start_abs = match memchr::memrchr(b'\n', &hay[..s]) {
-            Some(i) => pos.offset + i as u64 + 1,
-            None => pos.line_start,
-        };
         let column = pos.offset + s as u64 - line_start_abs + 1;
         let rule = &matcher.rules()[m.rule];
         let secret = &hay[s..e];

@@ -108,7 +108,7 @@ pub fn scan_paths(
 
 fn scan_file(scanner: &mut ContentScanner<'_>, path: &Path, display: &str, limits: Limits) {
     let sink = scanner.sink;
-    let file = match File::open(path) {
+    let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) => {
             sink.error(display, format!("cannot open: {e}"));
@@ -129,7 +129,6 @@ fn scan_file(scanner: &mut ContentScanner<'_>, path: &Path, display: &str, limit
             return;
         }
     }
-    let mut file = file;
     scanner.scan_top(&mut file, display, Some(path));
 }
 
