@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     #[serde(default)]
     pub scan: ScanConfig,
+    #[serde(default)]
+    pub har: HarConfig,
+}
+
+/// `[har]`: defaults for `keywatch har scan` and `har sanitize`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarConfig {
+    /// More field, parameter and header names whose values are redacted.
+    #[serde(default)]
+    pub redact_names: Vec<String>,
+    /// Largest entry read whole (K, M, G suffixes).
+    pub max_entry_size: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,7 @@
 //! subcommand to its module; the work itself lives in the library crates.
 
 mod config;
+mod har_cmd;
 mod output;
 mod rules_cmd;
 mod scan_cmd;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Find secrets in files, directories, archives, standard input or git history
     #[command(long_about = scan_cmd::LONG_ABOUT)]
     Scan(Box<scan_cmd::ScanArgs>),
+    /// Find secrets in HTTP Archive (HAR) files, or write sanitised copies
+    #[command(subcommand)]
+    Har(har_cmd::HarCommand),
     /// List the detection rules, or check a rule file (Keywatch or gitleaks format)
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Scan(args) => scan_cmd::run(&cli.global, args),
+        Command::Har(cmd) => har_cmd::run(&cli.global, cmd),
         Command::Rules(cmd) => rules_cmd::run(&cli.global, cmd),
     };
     match result {

@@ -181,6 +181,11 @@ fn human(report: &Report, color: bool, verbosity: Verbosity) -> String {
                     ))
                 );
             }
+            if let Some(h) = &f.har {
+                let name = h.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+                let request = if h.url.is_empty() { String::new() } else { format!(" · {} {}", h.method, h.url) };
+                let _ = writeln!(out, "      {}", paint.dim(&format!("{}{name} at {}{request}", h.part, h.location)));
+            }
             if let Some(j) = &f.jwt {
                 let _ = writeln!(out, "      {}", paint.dim(&jwt_summary(j)));
             }
@@ -242,6 +247,11 @@ fn jwt_summary(j: &keywatch_model::JwtClaims) -> String {
         (Some(exp), Some(true)) => parts.push(format!("expired {exp}")),
         (Some(exp), _) => parts.push(format!("valid until {exp}")),
         (None, _) => parts.push("no expiry".into()),
+    }
+    match j.valid_at_capture {
+        Some(true) => parts.push("was valid when captured".into()),
+        Some(false) => parts.push("was not valid when captured".into()),
+        None => {}
     }
     parts.join(" · ")
 }

@@ -93,7 +93,7 @@ pub struct ScanArgs {
 pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
     let started = Instant::now();
     let config = Config::load(global.config.as_deref())?;
-    let rules = load_rules(global, args, &config)?;
+    let rules = load_rules(global, &args.rules, args.no_default_rules, &config)?;
     let rule_count = rules.rules.len() as u64;
     if rule_count == 0 {
         bail!("no rules to scan with (--no-default-rules without --rules)");
@@ -226,13 +226,11 @@ fn scan_inputs(scanner: &Scanner, args: &ScanArgs, collector: &Collector) -> (ke
     (summary, failures)
 }
 
-fn load_rules(global: &Global, args: &ScanArgs, config: &Config) -> Result<LoadedRules> {
-    let mut rules = if args.no_default_rules || config.scan.no_default_rules {
-        LoadedRules::default()
-    } else {
-        LoadedRules::builtin()?
-    };
-    for path in config.scan.rules.iter().chain(args.rules.iter()) {
+/// The built-in rules (unless turned off) plus the config's and the command line's rule files.
+pub fn load_rules(global: &Global, extra: &[PathBuf], no_default: bool, config: &Config) -> Result<LoadedRules> {
+    let mut rules =
+        if no_default || config.scan.no_default_rules { LoadedRules::default() } else { LoadedRules::builtin()? };
+    for path in config.scan.rules.iter().chain(extra.iter()) {
         rules.extend(LoadedRules::load_file(path)?)?;
     }
     if global.verbose > 0 {
@@ -243,7 +241,7 @@ fn load_rules(global: &Global, args: &ScanArgs, config: &Config) -> Result<Loade
     Ok(rules)
 }
 
-fn size_option(flag: Option<&str>, config: Option<&str>, default: &str) -> Result<u64> {
+pub fn size_option(flag: Option<&str>, config: Option<&str>, default: &str) -> Result<u64> {
     parse_size(flag.or(config).unwrap_or(default))
 }
 

@@ -93,6 +93,36 @@ pub struct JwtClaims {
     /// Whether `exp` had passed when the scan ran (`None` when the token has no `exp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expired: Option<bool>,
+    /// For a token captured at a known time (a HAR entry's `startedDateTime`): whether it was
+    /// within `nbf`..`exp` then (`None` when the token has neither or the time is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_at_capture: Option<bool>,
+}
+
+/// Where in an HTTP Archive a secret was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarContext {
+    /// JSON pointer (RFC 6901) of the value holding the secret, such as
+    /// `/log/entries/12/request/headers/3/value`.
+    pub location: String,
+    /// Index of the entry in `log.entries`, when the secret is in an entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<u64>,
+    /// What the value is: `request header`, `response cookie`, `query parameter`, `request body`...
+    pub part: String,
+    /// The header, cookie, parameter or JSON field name, where the value has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// The entry's URL with every secret in it redacted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// The entry's `startedDateTime` as written in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
 }
 
 /// One secret found at one place.
@@ -122,6 +152,9 @@ pub struct Finding {
     /// What a JWT says about itself (decoded, never verified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtClaims>,
+    /// For findings in HTTP Archives: where in the archive, and which request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub har: Option<HarContext>,
     /// The full secret: only set when the user asks for it (`--show-secrets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,

@@ -17,6 +17,7 @@ pub mod content;
 pub mod filters;
 pub mod git;
 pub mod gitleaks;
+pub mod har;
 pub mod matcher;
 pub mod rules;
 pub mod searcher;

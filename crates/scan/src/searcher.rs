@@ -189,7 +189,8 @@ fn emit(
             redacted: redact(secret),
             validation: m.validation,
             commit: None,
-            jwt: looks_like_jwt(secret).then(|| decode_jwt(secret, now)).flatten(),
+            har: None,
+            jwt: looks_like_jwt(secret).then(|| decode_jwt(secret, now, None)).flatten(),
             secret: options.include_secret.then(|| String::from_utf8_lossy(secret).into_owned()),
         });
     }
@@ -197,7 +198,7 @@ fn emit(
 
 /// A secret shaped like a JWT (`eyJ` header, three dot-separated parts), whoever matched it:
 /// the JWT rule, a bearer-header rule or a generic one.
-fn looks_like_jwt(secret: &[u8]) -> bool {
+pub fn looks_like_jwt(secret: &[u8]) -> bool {
     secret.starts_with(b"eyJ") && secret.iter().filter(|&&b| b == b'.').count() == 2
 }
 

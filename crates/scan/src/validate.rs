@@ -77,8 +77,9 @@ fn github_crc32(secret: &[u8]) -> Outcome {
     }
 }
 
-/// Decodes a JWT's header and claims (never verifying it). `now` is Unix seconds.
-pub fn decode_jwt(token: &[u8], now: i64) -> Option<keywatch_model::JwtClaims> {
+/// Decodes a JWT's header and claims (never verifying it). `now` and `captured` (when the
+/// token was seen in use, if known) are Unix seconds.
+pub fn decode_jwt(token: &[u8], now: i64, captured: Option<i64>) -> Option<keywatch_model::JwtClaims> {
     let mut parts = token.split(|&b| b == b'.');
     let (header, payload) = (parts.next()?, parts.next()?);
     let decode = |segment: &[u8]| -> Option<serde_json::Value> {
@@ -96,6 +97,11 @@ pub fn decode_jwt(token: &[u8], now: i64) -> Option<keywatch_model::JwtClaims> {
         _ => Vec::new(),
     };
     let exp = time("exp");
+    let nbf = time("nbf");
+    let valid_at_capture = match (captured, exp.is_some() || nbf.is_some()) {
+        (Some(at), true) => Some(exp.is_none_or(|e| at < e) && nbf.is_none_or(|n| n <= at)),
+        _ => None,
+    };
     Some(keywatch_model::JwtClaims {
         alg: text(&header, "alg")?,
         iss: text(&claims, "iss"),
@@ -104,6 +110,7 @@ pub fn decode_jwt(token: &[u8], now: i64) -> Option<keywatch_model::JwtClaims> {
         expires: exp.map(crate::time::rfc3339_utc),
         issued: time("iat").map(crate::time::rfc3339_utc),
         expired: exp.map(|e| e <= now),
+        valid_at_capture,
     })
 }
 
@@ -150,15 +157,18 @@ mod tests {
     fn jwt_claims() {
         // {"alg":"HS256","typ":"JWT"} . {"iss":"https://auth.acme.io","sub":"svc-ci","aud":["api"],"exp":1700000000,"iat":1690000000}
         let token = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2F1dGguYWNtZS5pbyIsInN1YiI6InN2Yy1jaSIsImF1ZCI6WyJhcGkiXSwiZXhwIjoxNzAwMDAwMDAwLCJpYXQiOjE2OTAwMDAwMDB9.c2ln";
-        let c = decode_jwt(token, 1_800_000_000).unwrap();
+        let c = decode_jwt(token, 1_800_000_000, Some(1_600_000_000)).unwrap();
         assert_eq!(c.alg, "HS256");
         assert_eq!(c.iss.as_deref(), Some("https://auth.acme.io"));
         assert_eq!(c.sub.as_deref(), Some("svc-ci"));
         assert_eq!(c.aud, vec!["api".to_string()]);
         assert_eq!(c.expires.as_deref(), Some("2023-11-14T22:13:20Z"));
         assert_eq!(c.expired, Some(true));
-        assert_eq!(decode_jwt(token, 1_600_000_000).unwrap().expired, Some(false));
-        assert!(decode_jwt(b"eyJub3QiOiJqd3QifQ.eyJzdWIiOiIxIn0.sig", 0).is_none(), "no alg, not a JWT");
+        assert_eq!(c.valid_at_capture, Some(true), "captured before exp");
+        let late = decode_jwt(token, 1_800_000_000, Some(1_750_000_000)).unwrap();
+        assert_eq!(late.valid_at_capture, Some(false), "captured after exp");
+        assert_eq!(decode_jwt(token, 1_600_000_000, None).unwrap().expired, Some(false));
+        assert!(decode_jwt(b"eyJub3QiOiJqd3QifQ.eyJzdWIiOiIxIn0.sig", 0, None).is_none(), "no alg, not a JWT");
     }
 
     #[test]

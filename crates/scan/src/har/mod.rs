@@ -1,0 +1,999 @@
+//! HTTP Archive (HAR 1.2) scanning and sanitising.
+//!
+//! Data flow: [`reader`] splits the file, read as a stream, into units (one entry, page or
+//! other member of `log` each); batches of units are processed in parallel; each unit is
+//! parsed by [`json`] (keeping byte spans), its string values are classified by where they
+//! sit (header, cookie, query parameter, body...), every value is searched with the
+//! detection rules in one pass, and [`policy`] adds what rules cannot know (session cookies,
+//! bearer credentials, secret-named fields). The same hits become findings (`har scan`) or
+//! markers spliced into the original bytes (`har sanitize`), so the two always agree.
+
+pub mod json;
+pub mod policy;
+pub mod reader;
+
+use anyhow::Result;
+use base64::Engine as _;
+use keywatch_model::{Finding, HarContext, ScanError, Severity, Validation};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::io::{Read, Write};
+use std::ops::Range;
+
+use crate::filters::{redact, sha256_hex};
+use crate::matcher::{Matcher, RawMatch, Scratch};
+use crate::rules::LoadedRules;
+use crate::searcher::{fingerprint, looks_like_jwt};
+use crate::validate::decode_jwt;
+use json::{Node, Value};
+use policy::{FieldNames, HeaderClass, Tier, MARKER_PREFIX};
+use reader::{Piece, Unit};
+
+/// Largest entry (or page) read whole: 256 MiB.
+pub const DEFAULT_MAX_UNIT: usize = 256 << 20;
+/// Units are processed in parallel in batches of about this many bytes.
+const BATCH_BYTES: usize = 8 << 20;
+/// Characters of sanitised value shown either side of a marker in a finding's context.
+const CONTEXT_CHARS: usize = 60;
+
+#[derive(Debug, Clone)]
+pub struct HarOptions {
+    pub max_unit: usize,
+    /// More field names to redact (`--redact-name`), treated as secrets.
+    pub extra_names: Vec<String>,
+    /// Put full secrets in findings (`--show-secrets`).
+    pub include_secret: bool,
+}
+
+impl Default for HarOptions {
+    fn default() -> Self {
+        HarOptions { max_unit: DEFAULT_MAX_UNIT, extra_names: Vec::new(), include_secret: false }
+    }
+}
+
+/// A kind of secret known from where it sits in HTTP traffic rather than from its format.
+#[derive(Debug)]
+pub struct Builtin {
+    pub id: &'static str,
+    pub description: &'static str,
+    pub severity: Severity,
+}
+
+pub const SESSION_COOKIE: Builtin =
+    Builtin { id: "session-cookie", description: "Session cookie", severity: Severity::High };
+pub const COOKIE: Builtin = Builtin { id: "cookie", description: "Cookie value", severity: Severity::Info };
+pub const BEARER_TOKEN: Builtin =
+    Builtin { id: "bearer-token", description: "Bearer token in an Authorization header", severity: Severity::High };
+pub const BASIC_AUTH: Builtin =
+    Builtin { id: "basic-auth", description: "Basic credentials in an Authorization header", severity: Severity::High };
+pub const AUTH_HEADER: Builtin =
+    Builtin { id: "auth-header", description: "Credential in an authentication header", severity: Severity::High };
+pub const API_KEY_HEADER: Builtin =
+    Builtin { id: "api-key-header", description: "API key in a request header", severity: Severity::High };
+pub const SENSITIVE_FIELD: Builtin = Builtin {
+    id: "sensitive-field",
+    description: "Secret-named parameter or field (password, token, code...)",
+    severity: Severity::High,
+};
+pub const CORRELATION_FIELD: Builtin = Builtin {
+    id: "correlation-field",
+    description: "Session-correlating value (state, nonce, CSRF token)",
+    severity: Severity::Info,
+};
+pub const URL_PASSWORD: Builtin =
+    Builtin { id: "url-password", description: "Password in a URL's userinfo", severity: Severity::High };
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Rule(usize),
+    Builtin(&'static Builtin),
+}
+
+/// One secret (or redactable value) inside a searched text.
+#[derive(Debug, Clone)]
+struct Hit {
+    range: Range<usize>,
+    kind: Kind,
+    name: Option<String>,
+    /// The secret's bytes when they differ from the text (percent- or JSON-decoded).
+    secret: Option<Vec<u8>>,
+    validation: Validation,
+    /// Reported as a finding (a credential), not only redacted.
+    report: bool,
+}
+
+/// Overlapping hits merged: the whole range is redacted, the winner names it.
+struct Resolved {
+    range: Range<usize>,
+    winner: Hit,
+}
+
+/// One redaction, for `har sanitize --report`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redaction {
+    pub file: String,
+    /// JSON pointer of the value that was changed.
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<u64>,
+    pub part: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub kind: String,
+    pub marker: String,
+    /// Whether `har scan` reports this value as a secret (cookies without session value,
+    /// `state` and `nonce` are redacted but not reported).
+    pub secret: bool,
+}
+
+/// What one HAR file yielded.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub findings: Vec<Finding>,
+    pub redactions: Vec<Redaction>,
+    pub errors: Vec<ScanError>,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+pub struct HarScanner {
+    matcher: Matcher,
+    names: FieldNames,
+    options: HarOptions,
+}
+
+/// Where a string value sits in an entry, which decides how it is searched.
+#[derive(Debug, Clone, Copy)]
+enum Role<'n> {
+    Url,
+    Header(&'n str),
+    Cookie(&'n str),
+    Param(&'n str),
+    Body(&'n str),
+    Other,
+}
+
+struct Target<'n> {
+    pointer: String,
+    /// The JSON string in the unit's bytes, quotes included.
+    span: Range<usize>,
+    part: &'static str,
+    name: Option<&'n str>,
+    role: Role<'n>,
+    /// What is searched: the value, or for base64 bodies the decoded text.
+    text: Cow<'n, str>,
+    base64: bool,
+    /// Offset of `text` in the unit's combined search buffer.
+    at: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'n> {
+    Key(&'n str),
+    Index(usize),
+}
+
+/// The result of one unit: findings, report lines, splices and problems.
+#[derive(Default)]
+struct UnitOutcome {
+    findings: Vec<Finding>,
+    redactions: Vec<Redaction>,
+    edits: Vec<(Range<usize>, Vec<u8>)>,
+    errors: Vec<String>,
+}
+
+/// Why a sanitise run produced no output.
+#[derive(Debug)]
+pub struct SanitizeFailure(pub String);
+
+impl std::fmt::Display for SanitizeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SanitizeFailure {}
+
+enum Stop {
+    Structure(reader::StructureError),
+    Output(String),
+}
+
+impl From<reader::StructureError> for Stop {
+    fn from(e: reader::StructureError) -> Self {
+        Stop::Structure(e)
+    }
+}
+
+impl HarScanner {
+    pub fn new(rules: LoadedRules, keep_invalid: bool, options: HarOptions) -> Result<Self> {
+        let names = FieldNames::new(&options.extra_names);
+        Ok(HarScanner { matcher: Matcher::new(rules, keep_invalid)?, names, options })
+    }
+
+    /// Finds every secret in one HAR. Problems are reported in the result and the rest of
+    /// the file is still scanned; a broken structure ends the scan at that point.
+    pub fn scan(&self, input: &mut dyn Read, display: &str) -> FileReport {
+        let mut report = FileReport::default();
+        if let Err(Stop::Structure(e)) = self.run(input, display, None, &mut report) {
+            report.errors.push(ScanError { path: display.to_string(), message: e.to_string() });
+        }
+        report
+    }
+
+    /// Writes a sanitised copy of one HAR to `out`. Any problem fails the whole file: a
+    /// sanitiser that skipped an entry it could not read would hand out its secrets.
+    pub fn sanitize(
+        &self,
+        input: &mut dyn Read,
+        display: &str,
+        out: &mut dyn Write,
+    ) -> Result<FileReport, SanitizeFailure> {
+        let mut report = FileReport::default();
+        match self.run(input, display, Some(out), &mut report) {
+            Ok(()) => Ok(report),
+            Err(Stop::Structure(e)) => Err(SanitizeFailure(format!("{display}: {e}"))),
+            Err(Stop::Output(message)) => Err(SanitizeFailure(message)),
+        }
+    }
+
+    fn run(
+        &self,
+        input: &mut dyn Read,
+        display: &str,
+        mut out: Option<&mut dyn Write>,
+        report: &mut FileReport,
+    ) -> Result<(), Stop> {
+        let sanitizing = out.is_some();
+        let mut batch: Vec<Piece> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut flush = |batch: &mut Vec<Piece>, report: &mut FileReport| -> Result<(), Stop> {
+            let outcomes: Vec<Option<UnitOutcome>> = batch
+                .par_iter()
+                .map(|piece| match piece {
+                    Piece::Unit(unit) => Some(self.process_unit(unit, display, sanitizing)),
+                    _ => None,
+                })
+                .collect();
+            for (piece, outcome) in batch.drain(..).zip(outcomes) {
+                match (piece, outcome) {
+                    (Piece::Skeleton(bytes), _) => {
+                        report.bytes += bytes.len() as u64;
+                        write_out(&mut out, &bytes, display)?;
+                    }
+                    (Piece::Oversized { pointer, bytes, line, .. }, _) => {
+                        report.bytes += bytes;
+                        let message = format!(
+                            "{pointer} (line {line}) is {bytes} bytes, more than the {} byte limit (--max-entry-size); not scanned",
+                            self.options.max_unit
+                        );
+                        if sanitizing {
+                            return Err(Stop::Output(format!("{display}: {message}")));
+                        }
+                        report.errors.push(ScanError { path: display.to_string(), message });
+                    }
+                    (Piece::Unit(unit), Some(outcome)) => {
+                        report.bytes += unit.bytes.len() as u64;
+                        report.entries += u64::from(unit.entry.is_some());
+                        if sanitizing {
+                            if let Some(first) = outcome.errors.first() {
+                                return Err(Stop::Output(format!("{display}: {first}; no output written")));
+                            }
+                            write_out(&mut out, &splice(&unit.bytes, &outcome.edits), display)?;
+                        }
+                        report.findings.extend(outcome.findings);
+                        report.redactions.extend(outcome.redactions);
+                        report.errors.extend(
+                            outcome.errors.into_iter().map(|message| ScanError { path: display.to_string(), message }),
+                        );
+                    }
+                    (Piece::Unit(_), None) => unreachable!("every unit has an outcome"),
+                }
+            }
+            Ok(())
+        };
+        reader::split_har(input, self.options.max_unit, &mut |piece: Piece| -> Result<(), Stop> {
+            batch_bytes += match &piece {
+                Piece::Unit(u) => u.bytes.len(),
+                Piece::Skeleton(s) => s.len(),
+                Piece::Oversized { .. } => 0,
+            };
+            batch.push(piece);
+            if batch_bytes >= BATCH_BYTES || batch.len() >= 4096 {
+                batch_bytes = 0;
+                flush(&mut batch, report)?;
+            }
+            Ok(())
+        })?;
+        flush(&mut batch, report)
+    }
+
+    fn process_unit(&self, unit: &Unit, display: &str, sanitizing: bool) -> UnitOutcome {
+        let mut outcome = UnitOutcome::default();
+        let root = match json::parse(&unit.bytes) {
+            Ok(root) => root,
+            Err(e) => {
+                let line = unit.line + newlines(&unit.bytes[..e.offset.min(unit.bytes.len())]);
+                outcome.errors.push(format!("{} at {}{} (line {line})", e.message, unit.pointer, e.pointer));
+                return outcome;
+            }
+        };
+        let in_entry = unit.entry.is_some();
+        let mut targets = Vec::new();
+        let mut segs = Vec::new();
+        let mut errors = Vec::new();
+        collect_targets(&root, None, &mut segs, in_entry, unit, &mut targets, &mut errors);
+        outcome.errors.extend(errors);
+        if targets.is_empty() {
+            return outcome;
+        }
+
+        // One search over all values of the unit: far cheaper than one per value.
+        let mut combined = Vec::with_capacity(targets.iter().map(|t| t.text.len() + 1).sum());
+        for t in targets.iter_mut() {
+            t.at = combined.len();
+            combined.extend_from_slice(t.text.as_bytes());
+            combined.push(b'\n');
+        }
+        let mut raw: Vec<RawMatch> = Vec::new();
+        self.matcher.find(&combined, 0..combined.len(), display, &mut Scratch::default(), &mut raw);
+        let mut hits: Vec<Vec<Hit>> = vec![Vec::new(); targets.len()];
+        for m in raw {
+            let idx = targets.partition_point(|t| t.at <= m.secret.0) - 1;
+            let t = &targets[idx];
+            let range = m.secret.0 - t.at..m.secret.1 - t.at;
+            if range.end > t.text.len() || range.is_empty() {
+                continue;
+            }
+            let name = t.name.map(str::to_string);
+            hits[idx].push(Hit {
+                range,
+                kind: Kind::Rule(m.rule),
+                name,
+                secret: None,
+                validation: m.validation,
+                report: true,
+            });
+        }
+        for (t, found) in targets.iter().zip(hits.iter_mut()) {
+            self.apply_policy(t, found);
+        }
+
+        let context = EntryContext::of(&root, in_entry);
+        let resolved: Vec<Vec<Resolved>> = hits.into_iter().map(|h| self.resolve(h)).collect();
+        let mut url = context.url.clone();
+        let mut rewritten: Vec<Option<(String, Vec<usize>)>> = Vec::with_capacity(targets.len());
+        for (t, r) in targets.iter().zip(&resolved) {
+            let new = (!r.is_empty()).then(|| self.rewrite(&t.text, r));
+            if t.pointer.ends_with("/request/url") {
+                if let Some((text, _)) = &new {
+                    url = text.clone();
+                }
+            }
+            rewritten.push(new);
+        }
+
+        let mut line_index: Option<Vec<usize>> = None;
+        for ((t, r), new) in targets.iter().zip(&resolved).zip(&rewritten) {
+            let Some((new_text, markers)) = new else { continue };
+            for (res, &marker_at) in r.iter().zip(markers) {
+                let marker = self.marker(&t.text, res);
+                let kind_id = self.kind_id(res.winner.kind);
+                let name = res.winner.name.clone().or(t.name.map(str::to_string));
+                outcome.redactions.push(Redaction {
+                    file: display.to_string(),
+                    location: t.pointer.clone(),
+                    entry: unit.entry.map(|e| e as u64),
+                    part: t.part.to_string(),
+                    name: name.clone(),
+                    kind: kind_id.to_string(),
+                    marker: marker.clone(),
+                    secret: res.winner.report,
+                });
+                if !res.winner.report {
+                    continue;
+                }
+                let newlines = line_index.get_or_insert_with(|| memchr::memchr_iter(b'\n', &unit.bytes).collect());
+                let before = newlines.partition_point(|&n| n < t.span.start);
+                let line = unit.line + before as u64;
+                let line_start = if before == 0 { 0 } else { newlines[before - 1] + 1 };
+                let column = if before == 0 && unit.line == 1 {
+                    unit.offset + (t.span.start - line_start) as u64 + 1
+                } else {
+                    (t.span.start - line_start) as u64 + 1
+                };
+                let secret = secret_bytes(&t.text, &res.winner);
+                outcome.findings.push(self.finding(FindingParts {
+                    display,
+                    kind: res.winner.kind,
+                    validation: res.winner.validation,
+                    secret: &secret,
+                    line,
+                    column,
+                    context: context_around(new_text, marker_at, marker.len()),
+                    har: HarContext {
+                        location: t.pointer.clone(),
+                        entry: unit.entry.map(|e| e as u64),
+                        part: t.part.to_string(),
+                        name,
+                        method: context.method.clone(),
+                        url: url.clone(),
+                        host: context.host.clone(),
+                        started: context.started.clone(),
+                    },
+                    started: context.started_epoch,
+                }));
+            }
+            if sanitizing {
+                let value = if t.base64 {
+                    Cow::Owned(base64::engine::general_purpose::STANDARD.encode(new_text.as_bytes()))
+                } else {
+                    Cow::Borrowed(new_text.as_str())
+                };
+                let mut token = Vec::with_capacity(value.len() + 2);
+                token.push(b'"');
+                json::escape_into(&value, &mut token);
+                token.push(b'"');
+                outcome.edits.push((t.span.clone(), token));
+            }
+        }
+        outcome.edits.sort_by_key(|e| e.0.start);
+        outcome
+    }
+
+    /// Adds the hits that depend on where the value sits.
+    fn apply_policy(&self, t: &Target, hits: &mut Vec<Hit>) {
+        let text = t.text.as_ref();
+        match t.role {
+            Role::Url => self.url_hits(text, 0, hits),
+            Role::Other => {
+                if policy::looks_like_url(text) {
+                    self.url_hits(text, 0, hits);
+                }
+            }
+            Role::Param(name) => self.field_hit(name, text, 0..text.len(), true, hits),
+            Role::Cookie(name) => cookie_hit(name, text, 0..text.len(), hits),
+            Role::Header(name) => match policy::header_class(name) {
+                HeaderClass::Auth => auth_hit(name, text, hits),
+                HeaderClass::Cookie => {
+                    for pair in policy::pairs(text, 0..text.len(), b';') {
+                        cookie_hit(&pair.name, text, pair.value, hits);
+                    }
+                }
+                HeaderClass::SetCookie => {
+                    let mut start = 0;
+                    for line in text.split('\n') {
+                        let end = start + line.find(';').unwrap_or(line.len());
+                        for pair in policy::pairs(text, start..end, b';') {
+                            cookie_hit(&pair.name, text, pair.value, hits);
+                        }
+                        start += line.len() + 1;
+                    }
+                }
+                HeaderClass::Credential(tier) => {
+                    let range = trim_range(text, 0..text.len());
+                    let value = &text[range.clone()];
+                    if policy::trivial_value(value) || value.len() < 6 {
+                        return;
+                    }
+                    let kind = match tier {
+                        Tier::Correlation => &CORRELATION_FIELD,
+                        Tier::Secret if name.to_ascii_lowercase().contains("key") => &API_KEY_HEADER,
+                        Tier::Secret => &AUTH_HEADER,
+                    };
+                    hits.push(builtin_hit(range, kind, name, None, tier == Tier::Secret));
+                }
+                HeaderClass::Url => self.url_hits(text, 0, hits),
+                HeaderClass::Plain => {}
+            },
+            Role::Body(mime) => self.body_hits(text, mime, hits),
+        }
+    }
+
+    fn url_hits(&self, text: &str, base: usize, hits: &mut Vec<Hit>) {
+        let (params, password) = policy::url_parts(text);
+        for p in params {
+            self.field_hit(&p.name, text, p.value, true, hits);
+        }
+        if let Some(range) = password {
+            let decoded = policy::percent_decode(&text[range.clone()]);
+            if !policy::trivial_value(&decoded) {
+                let range = range.start + base..range.end + base;
+                hits.push(builtin_hit(range, &URL_PASSWORD, "userinfo", Some(decoded.into_bytes()), true));
+            }
+        }
+    }
+
+    /// A value under a field name: redacted if the name is on the list.
+    fn field_hit(&self, name: &str, text: &str, range: Range<usize>, percent_encoded: bool, hits: &mut Vec<Hit>) {
+        let Some(tier) = self.names.tier(name) else { return };
+        let raw = &text[range.clone()];
+        let decoded = if percent_encoded { policy::percent_decode(raw) } else { raw.to_string() };
+        if !FieldNames::value_qualifies(name, &decoded) {
+            return;
+        }
+        let kind = if tier == Tier::Secret { &SENSITIVE_FIELD } else { &CORRELATION_FIELD };
+        let secret = (decoded != raw).then(|| decoded.into_bytes());
+        hits.push(builtin_hit(range, kind, name, secret, tier == Tier::Secret));
+    }
+
+    fn body_hits(&self, text: &str, mime: &str, hits: &mut Vec<Hit>) {
+        let mime_lower = mime.to_ascii_lowercase();
+        let trimmed = text.trim_start();
+        if mime_lower.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
+            if let Ok(root) = json::parse(text.as_bytes()) {
+                self.json_body_hits(&root, None, text, hits);
+                return;
+            }
+        }
+        if mime_lower.contains("multipart/form-data") {
+            for field in policy::multipart_fields(text, mime) {
+                self.field_hit(&field.name, text, field.value, false, hits);
+            }
+        } else if mime_lower.contains("x-www-form-urlencoded") || (mime_lower.is_empty() && looks_like_form(text)) {
+            for pair in policy::pairs(text, 0..text.len(), b'&') {
+                self.field_hit(&pair.name, text, pair.value, true, hits);
+            }
+        }
+    }
+
+    fn json_body_hits(&self, node: &Node, key: Option<&str>, text: &str, hits: &mut Vec<Hit>) {
+        match &node.value {
+            Value::Object(members) => {
+                for (k, v) in members {
+                    self.json_body_hits(v, Some(k), text, hits);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.json_body_hits(item, key, text, hits);
+                }
+            }
+            Value::String(s) => {
+                let inner = node.span.start + 1..node.span.end - 1;
+                let raw = &text[inner.clone()];
+                if let Some(name) = key {
+                    if let Some(tier) = self.names.tier(name) {
+                        if FieldNames::value_qualifies(name, s) {
+                            let kind = if tier == Tier::Secret { &SENSITIVE_FIELD } else { &CORRELATION_FIELD };
+                            let secret = (raw != s.as_ref()).then(|| s.as_bytes().to_vec());
+                            hits.push(builtin_hit(inner, kind, name, secret, tier == Tier::Secret));
+                            return;
+                        }
+                    }
+                }
+                // A URL in a JSON value (`redirect_uri`, `next`) can carry tokens too; its
+                // offsets map straight onto the body only when nothing in it is escaped.
+                if raw == s.as_ref() && policy::looks_like_url(raw) {
+                    let mut url_hits = Vec::new();
+                    self.url_hits(raw, 0, &mut url_hits);
+                    for mut h in url_hits {
+                        h.range = h.range.start + inner.start..h.range.end + inner.start;
+                        hits.push(h);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Merges overlapping hits; the strongest names the merged range.
+    fn resolve(&self, mut hits: Vec<Hit>) -> Vec<Resolved> {
+        if hits.is_empty() {
+            return Vec::new();
+        }
+        hits.sort_by(|a, b| a.range.start.cmp(&b.range.start).then(b.range.end.cmp(&a.range.end)));
+        let mut out: Vec<Resolved> = Vec::new();
+        for hit in hits {
+            match out.last_mut() {
+                Some(last) if hit.range.start < last.range.end => {
+                    last.range.end = last.range.end.max(hit.range.end);
+                    if self.priority(&hit) > self.priority(&last.winner) {
+                        last.winner = hit;
+                    }
+                }
+                _ => out.push(Resolved { range: hit.range.clone(), winner: hit }),
+            }
+        }
+        out
+    }
+
+    /// Provider rules say most, then the traffic-position kinds, then generic rules.
+    fn priority(&self, hit: &Hit) -> u8 {
+        match hit.kind {
+            Kind::Rule(i) if !self.matcher.rules()[i].generic => 3,
+            Kind::Builtin(_) if hit.report => 2,
+            Kind::Rule(_) => 1,
+            Kind::Builtin(_) => 0,
+        }
+    }
+
+    fn kind_id(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Rule(i) => &self.matcher.rules()[i].id,
+            Kind::Builtin(b) => b.id,
+        }
+    }
+
+    /// The replacement of one merged range: a marker with the kind and a short hash of the
+    /// secret, so equal secrets get equal markers. A JWT keeps its header and claims.
+    fn marker(&self, text: &str, res: &Resolved) -> String {
+        let secret = secret_bytes(text, &res.winner);
+        let hash = sha256_hex(&secret);
+        let marker = format!("{MARKER_PREFIX}{}:{}]", self.kind_id(res.winner.kind), &hash[..6]);
+        let replaced = &text[res.range.clone()];
+        match jwt_signature_start(replaced) {
+            Some(sig) => format!("{}{marker}", &replaced[..sig]),
+            None => marker,
+        }
+    }
+
+    /// `text` with every resolved range replaced; also where each replacement starts.
+    fn rewrite(&self, text: &str, resolved: &[Resolved]) -> (String, Vec<usize>) {
+        let mut out = String::with_capacity(text.len());
+        let mut positions = Vec::with_capacity(resolved.len());
+        let mut last = 0;
+        for res in resolved {
+            let start = floor_char_boundary(text, res.range.start.max(last));
+            let end = ceil_char_boundary(text, res.range.end);
+            out.push_str(&text[last.min(start)..start]);
+            positions.push(out.len());
+            out.push_str(&self.marker(text, res));
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        (out, positions)
+    }
+
+    fn finding(&self, p: FindingParts) -> Finding {
+        let (rule_id, provider, description, severity) = match p.kind {
+            Kind::Rule(i) => {
+                let r = &self.matcher.rules()[i];
+                (r.id.clone(), r.provider.clone(), r.description.clone(), r.severity)
+            }
+            Kind::Builtin(b) => (b.id.to_string(), "HTTP".to_string(), b.description.to_string(), b.severity),
+        };
+        let secret_sha256 = sha256_hex(p.secret);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let jwt = jwt_signature_start(&String::from_utf8_lossy(p.secret))
+            .and_then(|_| decode_jwt(p.secret, now, p.started))
+            .or_else(|| looks_like_jwt(p.secret).then(|| decode_jwt(p.secret, now, p.started)).flatten());
+        let fingerprint_path = format!("{}#{}", p.display, p.har.location);
+        Finding {
+            fingerprint: fingerprint(&rule_id, &secret_sha256, &fingerprint_path, p.line),
+            rule_id,
+            provider,
+            description,
+            severity,
+            path: p.display.to_string(),
+            line: p.line,
+            column: p.column,
+            secret_sha256,
+            redacted: redact(p.secret),
+            validation: p.validation,
+            context: p.context,
+            commit: None,
+            jwt,
+            har: Some(p.har),
+            secret: self.options.include_secret.then(|| String::from_utf8_lossy(p.secret).into_owned()),
+        }
+    }
+}
+
+struct FindingParts<'a> {
+    display: &'a str,
+    kind: Kind,
+    validation: Validation,
+    secret: &'a [u8],
+    line: u64,
+    column: u64,
+    context: String,
+    har: HarContext,
+    started: Option<i64>,
+}
+
+/// The request an entry made, for findings' context.
+#[derive(Default)]
+struct EntryContext {
+    method: String,
+    url: String,
+    host: String,
+    started: Option<String>,
+    started_epoch: Option<i64>,
+}
+
+impl EntryContext {
+    fn of(root: &Node, in_entry: bool) -> Self {
+        if !in_entry {
+            return EntryContext::default();
+        }
+        let request = root.get("request");
+        let url = request.and_then(|r| r.str_of("url")).unwrap_or("").to_string();
+        let started = root.str_of("startedDateTime").map(str::to_string);
+        EntryContext {
+            method: request.and_then(|r| r.str_of("method")).unwrap_or("").to_string(),
+            host: policy::host_of(&url),
+            url,
+            started_epoch: started.as_deref().and_then(crate::time::parse_rfc3339),
+            started,
+        }
+    }
+}
+
+fn builtin_hit(range: Range<usize>, kind: &'static Builtin, name: &str, secret: Option<Vec<u8>>, report: bool) -> Hit {
+    Hit {
+        range,
+        kind: Kind::Builtin(kind),
+        name: Some(name.to_string()),
+        secret,
+        validation: Validation::Unverified,
+        report,
+    }
+}
+
+fn secret_bytes(text: &str, hit: &Hit) -> Vec<u8> {
+    hit.secret.clone().unwrap_or_else(|| text.as_bytes()[hit.range.clone()].to_vec())
+}
+
+/// `Authorization: <scheme> <credentials>`: the credentials, named by the scheme.
+fn auth_hit(name: &str, text: &str, hits: &mut Vec<Hit>) {
+    let full = trim_range(text, 0..text.len());
+    let (scheme, creds) = match text[full.clone()].find(' ') {
+        Some(sp) => (&text[full.start..full.start + sp], trim_range(text, full.start + sp + 1..full.end)),
+        None => ("", full),
+    };
+    let value = &text[creds.clone()];
+    if value.len() < 8 || policy::trivial_value(value) {
+        return;
+    }
+    let kind = match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => &BEARER_TOKEN,
+        "basic" => &BASIC_AUTH,
+        _ => &AUTH_HEADER,
+    };
+    hits.push(builtin_hit(creds, kind, name, None, true));
+}
+
+/// A cookie value: always redacted, reported when it is a session credential.
+fn cookie_hit(name: &str, text: &str, range: Range<usize>, hits: &mut Vec<Hit>) {
+    let mut range = trim_range(text, range);
+    let value = &text[range.clone()];
+    if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        range = range.start + 1..range.end - 1;
+    }
+    let value = &text[range.clone()];
+    if policy::trivial_value(value) {
+        return;
+    }
+    let session = policy::is_session_cookie(name, value);
+    hits.push(builtin_hit(range, if session { &SESSION_COOKIE } else { &COOKIE }, name, None, session));
+}
+
+fn trim_range(text: &str, range: Range<usize>) -> Range<usize> {
+    let slice = &text[range.clone()];
+    let start = range.start + (slice.len() - slice.trim_start().len());
+    let end = range.end - (slice.len() - slice.trim_end().len());
+    start..end.max(start)
+}
+
+fn looks_like_form(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty() && t.contains('=') && !t.contains(|c: char| c.is_whitespace() || c == '<' || c == '{')
+}
+
+/// For a signed JWT, the offset of its signature (after the second dot).
+fn jwt_signature_start(text: &str) -> Option<usize> {
+    if !looks_like_jwt(text.as_bytes()) {
+        return None;
+    }
+    let first = text.find('.')?;
+    let second = first + 1 + text[first + 1..].find('.')?;
+    (second + 1 < text.len()).then_some(second + 1)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(text.len())
+}
+
+fn context_around(text: &str, at: usize, len: usize) -> String {
+    let start = floor_char_boundary(text, at.saturating_sub(CONTEXT_CHARS));
+    let end = ceil_char_boundary(text, (at + len + CONTEXT_CHARS).min(text.len()));
+    text[start..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+fn splice<'b>(bytes: &'b [u8], edits: &[(Range<usize>, Vec<u8>)]) -> Cow<'b, [u8]> {
+    if edits.is_empty() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + edits.len() * 32);
+    let mut last = 0;
+    for (range, replacement) in edits {
+        out.extend_from_slice(&bytes[last..range.start]);
+        out.extend_from_slice(replacement);
+        last = range.end;
+    }
+    out.extend_from_slice(&bytes[last..]);
+    Cow::Owned(out)
+}
+
+fn write_out(out: &mut Option<&mut dyn Write>, bytes: &[u8], display: &str) -> Result<(), Stop> {
+    if let Some(w) = out {
+        w.write_all(bytes).map_err(|e| Stop::Output(format!("{display}: cannot write the sanitised copy: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Walks a unit and lists every string value worth searching, with its role.
+fn collect_targets<'n>(
+    node: &'n Node<'n>,
+    parent: Option<&'n Node<'n>>,
+    segs: &mut Vec<Seg<'n>>,
+    in_entry: bool,
+    unit: &Unit,
+    out: &mut Vec<Target<'n>>,
+    errors: &mut Vec<String>,
+) {
+    match &node.value {
+        Value::Object(members) => {
+            for (key, value) in members {
+                segs.push(Seg::Key(key));
+                collect_targets(value, Some(node), segs, in_entry, unit, out, errors);
+                segs.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                segs.push(Seg::Index(i));
+                collect_targets(item, Some(node), segs, in_entry, unit, out, errors);
+                segs.pop();
+            }
+        }
+        Value::String(value) => {
+            let Some((role, part, name)) = classify(segs, parent, in_entry, unit) else { return };
+            if matches!(role, Role::Other) && value.len() < 8 {
+                return;
+            }
+            let pointer = pointer_for(unit, segs);
+            let mut base64 = false;
+            let text: Cow<'n, str> = if let Role::Body(_) = role {
+                let encoded = parent.and_then(|p| p.str_of("encoding")).is_some_and(|e| e.eq_ignore_ascii_case("base64"))
+                    // Chrome writes the data of binary frames (opcode 2) in base64.
+                    || (part == "WebSocket message"
+                        && parent.and_then(|p| p.get("opcode")).is_some_and(|o| &unit.bytes[o.span.clone()] == b"2"));
+                if encoded {
+                    base64 = true;
+                    match decode_text_body(value) {
+                        Ok(Some(text)) => Cow::Owned(text),
+                        Ok(None) => return,
+                        Err(message) => {
+                            let line = unit.line + newlines(&unit.bytes[..node.span.start]);
+                            errors.push(format!("{message} at {pointer} (line {line})"));
+                            return;
+                        }
+                    }
+                } else {
+                    Cow::Borrowed(value.as_ref())
+                }
+            } else {
+                Cow::Borrowed(value.as_ref())
+            };
+            out.push(Target { pointer, span: node.span.clone(), part, name, role, text, base64, at: 0 });
+        }
+        _ => {}
+    }
+}
+
+fn classify<'n>(
+    segs: &[Seg<'n>],
+    parent: Option<&'n Node<'n>>,
+    in_entry: bool,
+    unit: &Unit,
+) -> Option<(Role<'n>, &'static str, Option<&'n str>)> {
+    if !in_entry {
+        let part = if unit.pointer.starts_with("/log/pages") { "page" } else { "log" };
+        return Some((Role::Other, part, None));
+    }
+    let name = || parent.and_then(|p| p.str_of("name"));
+    let side = |s: &str| if s == "request" { 0 } else { 1 };
+    use Seg::{Index as I, Key as K};
+    Some(match segs {
+        [K("request"), K("url")] => (Role::Url, "request URL", None),
+        [K("response"), K("redirectURL")] => (Role::Url, "redirect URL", None),
+        [K(s @ ("request" | "response")), K("headers"), I(_), K("value")] => {
+            let n = name().unwrap_or("");
+            (Role::Header(n), ["request header", "response header"][side(s)], name())
+        }
+        [K(s @ ("request" | "response")), K("cookies"), I(_), K("value")] => {
+            let n = name().unwrap_or("");
+            (Role::Cookie(n), ["request cookie", "response cookie"][side(s)], name())
+        }
+        [K("request"), K("queryString"), I(_), K("value")] => {
+            (Role::Param(name().unwrap_or("")), "query parameter", name())
+        }
+        [K("request"), K("postData"), K("params"), I(_), K("value")] => {
+            (Role::Param(name().unwrap_or("")), "form field", name())
+        }
+        [K("request"), K("postData"), K("text")] => {
+            (Role::Body(parent.and_then(|p| p.str_of("mimeType")).unwrap_or("")), "request body", None)
+        }
+        [K("response"), K("content"), K("text")] => {
+            (Role::Body(parent.and_then(|p| p.str_of("mimeType")).unwrap_or("")), "response body", None)
+        }
+        [K("_webSocketMessages"), I(_), K("data")] => (Role::Body(""), "WebSocket message", None),
+        // Names, and fields that only ever hold protocol words, dates and addresses.
+        [.., K("headers" | "cookies" | "queryString" | "params"), I(_), K("name")] => return None,
+        [.., K(
+            "startedDateTime" | "httpVersion" | "method" | "mimeType" | "statusText" | "serverIPAddress" | "connection"
+            | "pageref" | "_resourceType" | "_priority" | "encoding" | "expires" | "sameSite" | "domain" | "path",
+        )] => return None,
+        _ => (Role::Other, "value", None),
+    })
+}
+
+/// Decodes a base64 body; `None` when it is binary (images, fonts), which is not searched.
+fn decode_text_body(encoded: &str) -> Result<Option<String>, String> {
+    let compact: Cow<str> = if encoded.bytes().any(|b| b.is_ascii_whitespace()) {
+        Cow::Owned(encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+    } else {
+        Cow::Borrowed(encoded)
+    };
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    // Look at the start first so that large images are not decoded only to be skipped.
+    let head_len = compact.len().min(8192) / 4 * 4;
+    if head_len > 0 && head_len < compact.len() {
+        if let Ok(head) = engine.decode(&compact[..head_len]) {
+            if is_binary(&head) {
+                return Ok(None);
+            }
+        }
+    }
+    let bytes = engine.decode(compact.as_bytes()).map_err(|e| format!("invalid base64 ({e})"))?;
+    if is_binary(&bytes) {
+        return Ok(None);
+    }
+    Ok(String::from_utf8(bytes).ok())
+}
+
+fn is_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8192)];
+    if memchr::memchr(0, head).is_some() {
+        return true;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => false,
+        // A multi-byte character cut at the end of the sample is still text.
+        Err(e) => e.error_len().is_some(),
+    }
+}
+
+fn pointer_for(unit: &Unit, segs: &[Seg]) -> String {
+    let mut pointer = unit.pointer.clone();
+    for seg in segs {
+        pointer.push('/');
+        match seg {
+            Seg::Key(k) => json::push_pointer_token(&mut pointer, k),
+            Seg::Index(i) => pointer.push_str(&i.to_string()),
+        }
+    }
+    pointer
+}
