@@ -200,6 +200,24 @@ fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
     Ok(Box::new(file))
 }
 
+/// Scans one input. Standard input is spooled to a temporary file first, because the
+/// scanner may read its input twice.
+fn scan_input(scanner: &HarScanner, path: &Path) -> Result<FileReport> {
+    let display = display_name(path);
+    if path.as_os_str() == "-" {
+        let mut spool = tempfile::tempfile().context("cannot create a temporary file")?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut spool).context("cannot read standard input")?;
+        let mut open = || -> std::io::Result<Box<dyn Read>> {
+            let mut file = spool.try_clone()?;
+            std::io::Seek::rewind(&mut file)?;
+            Ok(Box::new(file))
+        };
+        return Ok(scanner.scan(&mut open, &display));
+    }
+    let mut open = || -> std::io::Result<Box<dyn Read>> { Ok(Box::new(std::fs::File::open(path)?)) };
+    Ok(scanner.scan(&mut open, &display))
+}
+
 fn display_name(path: &Path) -> String {
     if path.as_os_str() == "-" {
         "<stdin>".to_string()
@@ -213,13 +231,7 @@ fn scan(global: &Global, args: &HarScanArgs) -> Result<u8> {
     let scanner = build_scanner(global, &args.common, args.keep_invalid, args.show_secrets)?;
     let mut errors = Vec::new();
     let files = har_files(&args.paths, &mut errors);
-    let reports: Vec<Result<FileReport>> = files
-        .par_iter()
-        .map(|(path, _)| {
-            let mut input = open_input(path)?;
-            Ok(scanner.scan(&mut input, &display_name(path)))
-        })
-        .collect();
+    let reports: Vec<Result<FileReport>> = files.par_iter().map(|(path, _)| scan_input(&scanner, path)).collect();
     let mut findings = Vec::new();
     let mut stats = ScanStats { rules: 0, ..ScanStats::default() };
     for report in reports {
@@ -280,14 +292,8 @@ fn check(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
             args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let results: Vec<(String, Result<FileReport>)> = files
-        .par_iter()
-        .map(|(path, _)| {
-            let name = display_name(path);
-            let report = open_input(path).map(|mut input| scanner.scan(&mut input, &name));
-            (name, report)
-        })
-        .collect();
+    let results: Vec<(String, Result<FileReport>)> =
+        files.par_iter().map(|(path, _)| (display_name(path), scan_input(&scanner, path))).collect();
     let mut dirty = false;
     let mut trouble = !errors.is_empty();
     let mut json_files = Vec::new();
@@ -525,7 +531,7 @@ fn sanitize_one(scanner: &HarScanner, path: &Path, display: &str, dest: &Destina
             let mut buffer = tempfile::tempfile().context("cannot create a temporary file")?;
             let report = {
                 let mut writer = std::io::BufWriter::with_capacity(1 << 20, &mut buffer);
-                let report = scanner.sanitize(&mut input, display, &mut writer)?;
+                let report = scanner.sanitize(&mut input, display, &mut writer, &std::env::temp_dir())?;
                 writer.flush().context("cannot write the sanitised copy")?;
                 report
             };
@@ -546,7 +552,7 @@ fn sanitize_one(scanner: &HarScanner, path: &Path, display: &str, dest: &Destina
                 .with_context(|| format!("{}: cannot create output", target.display()))?;
             let report = {
                 let mut writer = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-                let report = scanner.sanitize(&mut input, display, &mut writer)?;
+                let report = scanner.sanitize(&mut input, display, &mut writer, &dir)?;
                 writer.flush().with_context(|| format!("{}: cannot write output", target.display()))?;
                 report
             };

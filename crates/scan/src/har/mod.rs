@@ -12,12 +12,14 @@ pub mod json;
 pub mod policy;
 pub mod reader;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use anyhow::Result;
 use base64::Engine as _;
 use keywatch_model::{Finding, HarContext, ScanError, Severity, Validation};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 
@@ -181,6 +183,91 @@ struct UnitOutcome {
     redactions: Vec<Redaction>,
     edits: Vec<(Range<usize>, Vec<u8>)>,
     errors: Vec<String>,
+    /// Secret values found, by the bytes to look for elsewhere.
+    known: Vec<(Vec<u8>, Known)>,
+}
+
+/// A secret found in one place, to be found again wherever else it appears.
+#[derive(Debug, Clone)]
+struct Known {
+    kind: Kind,
+    report: bool,
+    /// What its marker hashes: the secret as first found.
+    secret: Vec<u8>,
+}
+
+/// The secrets of a file's first pass, as one automaton.
+struct KnownSet {
+    entries: Vec<Known>,
+    pattern_entry: Vec<usize>,
+    automaton: AhoCorasick,
+}
+
+impl KnownSet {
+    fn build(found: HashMap<Vec<u8>, Known>) -> Option<Self> {
+        if found.is_empty() {
+            return None;
+        }
+        let mut patterns = Vec::with_capacity(found.len());
+        let mut entries = Vec::with_capacity(found.len());
+        let mut pattern_entry = Vec::with_capacity(found.len());
+        for (pattern, known) in found {
+            patterns.push(pattern);
+            pattern_entry.push(entries.len());
+            entries.push(known);
+        }
+        let automaton = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok()?;
+        Some(KnownSet { entries, pattern_entry, automaton })
+    }
+
+    /// Whether a unit may hold a known secret: written out, or inside a base64 body.
+    fn touches(&self, bytes: &[u8]) -> bool {
+        self.automaton.is_match(bytes) || memchr::memmem::find(bytes, b"\"base64\"").is_some()
+    }
+}
+
+/// Records a redacted value for the second pass, as written and percent-encoded, if it is
+/// distinctive enough that finding it elsewhere means finding the same secret.
+fn remember(known: &mut Vec<(Vec<u8>, Known)>, text: &str, res: &Resolved) {
+    let secret = secret_bytes(text, &res.winner);
+    let entry = Known { kind: res.winner.kind, report: res.winner.report, secret: secret.clone() };
+    let mut add = |pattern: Vec<u8>, min_len: usize, entry: &Known| {
+        let distinctive = pattern.len() >= min_len
+            && !pattern.iter().all(u8::is_ascii_digit)
+            && memchr::memmem::find(&pattern, MARKER_PREFIX.as_bytes()).is_none()
+            && crate::filters::shannon_entropy(&pattern) >= 2.5;
+        if distinctive {
+            let encoded = percent_encode(&pattern);
+            if encoded != pattern {
+                known.push((encoded, entry.clone()));
+            }
+            known.push((pattern, entry.clone()));
+        }
+    };
+    add(secret, 8, &entry);
+    if matches!(res.winner.kind, Kind::Builtin(b) if b.id == BASIC_AUTH.id) {
+        let credentials = &text[res.winner.range.clone()];
+        if let Some(password) = basic_password(credentials) {
+            let entry = Known { secret: password.clone(), ..entry.clone() };
+            add(password, 6, &entry);
+        }
+    }
+}
+
+fn percent_encode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+fn finding_key(f: &Finding) -> (String, String) {
+    (f.har.as_ref().map(|h| h.location.clone()).unwrap_or_default(), f.secret_sha256.clone())
 }
 
 /// Why a sanitise run produced no output.
@@ -214,45 +301,106 @@ impl HarScanner {
 
     /// Finds every secret in one HAR. Problems are reported in the result and the rest of
     /// the file is still scanned; a broken structure ends the scan at that point.
-    pub fn scan(&self, input: &mut dyn Read, display: &str) -> FileReport {
+    ///
+    /// `open` is called once or twice: when a secret found in one place also appears where
+    /// no rule would see it (a token copied into a script), a second pass over the units
+    /// holding it reports those places too.
+    pub fn scan(&self, open: &mut dyn FnMut() -> std::io::Result<Box<dyn Read>>, display: &str) -> FileReport {
         let mut report = FileReport::default();
-        if let Err(Stop::Structure(e)) = self.run(input, display, None, &mut report) {
-            report.errors.push(ScanError { path: display.to_string(), message: e.to_string() });
+        let error = |report: &mut FileReport, message: String| {
+            report.errors.push(ScanError { path: display.to_string(), message });
+        };
+        let mut input = match open() {
+            Ok(input) => input,
+            Err(e) => {
+                error(&mut report, format!("cannot read: {e}"));
+                return report;
+            }
+        };
+        let known = match self.run(&mut input, display, None, None, &mut report) {
+            Ok(known) => known,
+            Err(Stop::Structure(e)) => {
+                error(&mut report, e.to_string());
+                return report;
+            }
+            Err(Stop::Output(message)) => {
+                error(&mut report, message);
+                return report;
+            }
+        };
+        let Some(known) = KnownSet::build(known) else { return report };
+        let mut second = FileReport::default();
+        let Ok(mut input) = open() else { return report };
+        if self.run(&mut input, display, None, Some(&known), &mut second).is_ok() {
+            let mut seen: std::collections::HashSet<(String, String)> =
+                report.findings.iter().map(finding_key).collect();
+            report.findings.extend(second.findings.into_iter().filter(|f| seen.insert(finding_key(f))));
         }
         report
     }
 
     /// Writes a sanitised copy of one HAR to `out`. Any problem fails the whole file: a
     /// sanitiser that skipped an entry it could not read would hand out its secrets.
+    ///
+    /// The first pass writes to a temporary file in `spool_dir`; the second copies it to
+    /// `out`, also redacting every other occurrence of the secrets the first pass found.
     pub fn sanitize(
         &self,
         input: &mut dyn Read,
         display: &str,
         out: &mut dyn Write,
+        spool_dir: &std::path::Path,
     ) -> Result<FileReport, SanitizeFailure> {
+        let fail = |e: Stop| match e {
+            Stop::Structure(e) => SanitizeFailure(format!("{display}: {e}")),
+            Stop::Output(message) => SanitizeFailure(message),
+        };
+        let spool_error = |e: std::io::Error| SanitizeFailure(format!("{display}: temporary file: {e}"));
+        let mut spool = tempfile::tempfile_in(spool_dir).map_err(spool_error)?;
         let mut report = FileReport::default();
-        match self.run(input, display, Some(out), &mut report) {
-            Ok(()) => Ok(report),
-            Err(Stop::Structure(e)) => Err(SanitizeFailure(format!("{display}: {e}"))),
-            Err(Stop::Output(message)) => Err(SanitizeFailure(message)),
+        let known = {
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, &mut spool);
+            let known = self.run(input, display, Some(&mut writer), None, &mut report).map_err(fail)?;
+            writer.flush().map_err(spool_error)?;
+            known
+        };
+        std::io::Seek::rewind(&mut spool).map_err(spool_error)?;
+        match KnownSet::build(known) {
+            None => {
+                std::io::copy(&mut spool, out)
+                    .map_err(|e| SanitizeFailure(format!("{display}: cannot write the sanitised copy: {e}")))?;
+            }
+            Some(known) => {
+                let mut second = FileReport::default();
+                self.run(&mut spool, display, Some(out), Some(&known), &mut second).map_err(fail)?;
+                report.redactions.extend(second.redactions);
+            }
         }
+        Ok(report)
     }
 
+    /// One pass over a HAR. With `known`, only units holding a known secret are processed
+    /// (the rest are copied), and known secrets are found wherever they appear. Returns the
+    /// secrets found, for a second pass.
     fn run(
         &self,
         input: &mut dyn Read,
         display: &str,
         mut out: Option<&mut dyn Write>,
+        known: Option<&KnownSet>,
         report: &mut FileReport,
-    ) -> Result<(), Stop> {
+    ) -> Result<HashMap<Vec<u8>, Known>, Stop> {
         let sanitizing = out.is_some();
+        let mut found: HashMap<Vec<u8>, Known> = HashMap::new();
         let mut batch: Vec<Piece> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut flush = |batch: &mut Vec<Piece>, report: &mut FileReport| -> Result<(), Stop> {
             let outcomes: Vec<Option<UnitOutcome>> = batch
                 .par_iter()
                 .map(|piece| match piece {
-                    Piece::Unit(unit) => Some(self.process_unit(unit, display, sanitizing)),
+                    Piece::Unit(unit) if known.is_none_or(|k| k.touches(&unit.bytes)) => {
+                        Some(self.process_unit(unit, display, sanitizing, known))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -273,14 +421,21 @@ impl HarScanner {
                         }
                         report.errors.push(ScanError { path: display.to_string(), message });
                     }
-                    (Piece::Unit(unit), Some(outcome)) => {
+                    (Piece::Unit(unit), outcome) => {
                         report.bytes += unit.bytes.len() as u64;
                         report.entries += u64::from(unit.entry.is_some());
+                        let Some(outcome) = outcome else {
+                            write_out(&mut out, &unit.bytes, display)?;
+                            continue;
+                        };
                         if sanitizing {
                             if let Some(first) = outcome.errors.first() {
                                 return Err(Stop::Output(format!("{display}: {first}; no output written")));
                             }
                             write_out(&mut out, &splice(&unit.bytes, &outcome.edits), display)?;
+                        }
+                        for (pattern, k) in outcome.known {
+                            found.entry(pattern).or_insert(k);
                         }
                         report.findings.extend(outcome.findings);
                         report.redactions.extend(outcome.redactions);
@@ -288,7 +443,6 @@ impl HarScanner {
                             outcome.errors.into_iter().map(|message| ScanError { path: display.to_string(), message }),
                         );
                     }
-                    (Piece::Unit(_), None) => unreachable!("every unit has an outcome"),
                 }
             }
             Ok(())
@@ -306,10 +460,11 @@ impl HarScanner {
             }
             Ok(())
         })?;
-        flush(&mut batch, report)
+        flush(&mut batch, report)?;
+        Ok(found)
     }
 
-    fn process_unit(&self, unit: &Unit, display: &str, sanitizing: bool) -> UnitOutcome {
+    fn process_unit(&self, unit: &Unit, display: &str, sanitizing: bool, known: Option<&KnownSet>) -> UnitOutcome {
         let mut outcome = UnitOutcome::default();
         let root = match json::parse(&unit.bytes) {
             Ok(root) => root,
@@ -356,6 +511,25 @@ impl HarScanner {
                 report: true,
             });
         }
+        if let Some(known) = known {
+            for m in known.automaton.find_iter(&combined) {
+                let idx = targets.partition_point(|t| t.at <= m.start()) - 1;
+                let t = &targets[idx];
+                let range = m.start() - t.at..m.end() - t.at;
+                if range.end > t.text.len() {
+                    continue;
+                }
+                let k = &known.entries[known.pattern_entry[m.pattern().as_usize()]];
+                hits[idx].push(Hit {
+                    range,
+                    kind: k.kind,
+                    name: t.name.map(str::to_string),
+                    secret: Some(k.secret.clone()),
+                    validation: Validation::Unverified,
+                    report: k.report,
+                });
+            }
+        }
         for (t, found) in targets.iter().zip(hits.iter_mut()) {
             self.apply_policy(t, found);
         }
@@ -378,6 +552,7 @@ impl HarScanner {
         for ((t, r), new) in targets.iter().zip(&resolved).zip(&rewritten) {
             let Some((new_text, markers)) = new else { continue };
             for (res, &marker_at) in r.iter().zip(markers) {
+                remember(&mut outcome.known, &t.text, res);
                 let marker = self.marker(&t.text, res);
                 let kind_id = self.kind_id(res.winner.kind);
                 let name = res.winner.name.clone().or(t.name.map(str::to_string));
@@ -455,6 +630,14 @@ impl HarScanner {
             Role::Param(name) => self.field_hit(name, text, 0..text.len(), true, hits),
             Role::Cookie(name) => cookie_hit(name, text, 0..text.len(), hits),
             Role::Header(name) => match policy::header_class(name) {
+                HeaderClass::Plain if self.names.tier(name).is_some() => {
+                    let tier = self.names.tier(name).unwrap_or(Tier::Secret);
+                    let range = trim_range(text, 0..text.len());
+                    if FieldNames::value_qualifies(name, &text[range.clone()]) {
+                        let kind = if tier == Tier::Secret { &SENSITIVE_FIELD } else { &CORRELATION_FIELD };
+                        hits.push(builtin_hit(range, kind, name, None, tier == Tier::Secret));
+                    }
+                }
                 HeaderClass::Auth => auth_hit(name, text, hits),
                 HeaderClass::Cookie => {
                     for pair in policy::pairs(text, 0..text.len(), b';') {
@@ -754,6 +937,13 @@ fn auth_hit(name: &str, text: &str, hits: &mut Vec<Hit>) {
         _ => &AUTH_HEADER,
     };
     hits.push(builtin_hit(creds, kind, name, None, true));
+}
+
+fn basic_password(encoded: &str) -> Option<Vec<u8>> {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let password = &decoded[colon + 1..];
+    (!password.is_empty()).then(|| password.to_vec())
 }
 
 /// A cookie value: always redacted, reported when it is a session credential.
