@@ -12,7 +12,7 @@ pub mod json;
 pub mod policy;
 pub mod reader;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use anyhow::Result;
 use base64::Engine as _;
 use keywatch_model::{Finding, HarContext, ScanError, Severity, Validation};
@@ -36,6 +36,8 @@ use reader::{Piece, Unit};
 pub const DEFAULT_MAX_UNIT: usize = 256 << 20;
 /// Units are processed in parallel in batches of about this many bytes.
 const BATCH_BYTES: usize = 8 << 20;
+/// Up to this many groups of 32 known secrets are checked with SIMD searchers.
+const QUICK_GROUPS: usize = 8;
 /// Characters of sanitised value shown either side of a marker in a finding's context.
 const CONTEXT_CHARS: usize = 60;
 
@@ -185,6 +187,15 @@ struct UnitOutcome {
     errors: Vec<String>,
     /// Secret values found, by the bytes to look for elsewhere.
     known: Vec<(Vec<u8>, Known)>,
+    /// Whether the unit has a base64 body holding text, which a byte search cannot see into.
+    decoded_body: bool,
+}
+
+/// What a first pass learnt for the second.
+#[derive(Default)]
+struct FirstPass {
+    known: HashMap<Vec<u8>, Known>,
+    units_with_decoded_bodies: std::collections::HashSet<String>,
 }
 
 /// A secret found in one place, to be found again wherever else it appears.
@@ -201,10 +212,16 @@ struct KnownSet {
     entries: Vec<Known>,
     pattern_entry: Vec<usize>,
     automaton: AhoCorasick,
+    /// The same patterns in SIMD (Teddy) searchers of a few dozen each: checking every unit
+    /// for any known secret is the second pass's main cost, and these are many times faster
+    /// than the automaton there. Empty when the CPU or the pattern count does not allow them.
+    quick: Vec<aho_corasick::packed::Searcher>,
+    units_with_decoded_bodies: std::collections::HashSet<String>,
 }
 
 impl KnownSet {
-    fn build(found: HashMap<Vec<u8>, Known>) -> Option<Self> {
+    fn build(first: FirstPass) -> Option<Self> {
+        let found = first.known;
         if found.is_empty() {
             return None;
         }
@@ -216,13 +233,41 @@ impl KnownSet {
             pattern_entry.push(entries.len());
             entries.push(known);
         }
-        let automaton = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok()?;
-        Some(KnownSet { entries, pattern_entry, automaton })
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns))
+            .ok()?;
+        let quick = if patterns.len() <= 32 * QUICK_GROUPS {
+            patterns
+                .chunks(32)
+                .map(|group| {
+                    aho_corasick::packed::Config::new()
+                        .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                        .builder()
+                        .extend(group)
+                        .build()
+                })
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let units_with_decoded_bodies = first.units_with_decoded_bodies;
+        Some(KnownSet { entries, pattern_entry, automaton, quick, units_with_decoded_bodies })
     }
 
-    /// Whether a unit may hold a known secret: written out, or inside a base64 body.
-    fn touches(&self, bytes: &[u8]) -> bool {
-        self.automaton.is_match(bytes) || memchr::memmem::find(bytes, b"\"base64\"").is_some()
+    /// Whether a unit may hold a known secret: written out, or inside a base64 text body.
+    fn touches(&self, unit: &Unit) -> bool {
+        if self.units_with_decoded_bodies.contains(&unit.pointer) {
+            return true;
+        }
+        if self.quick.is_empty() {
+            self.automaton.is_match(&unit.bytes)
+        } else {
+            self.quick.iter().any(|s| s.find(&unit.bytes).is_some())
+        }
     }
 }
 
@@ -389,16 +434,16 @@ impl HarScanner {
         mut out: Option<&mut dyn Write>,
         known: Option<&KnownSet>,
         report: &mut FileReport,
-    ) -> Result<HashMap<Vec<u8>, Known>, Stop> {
+    ) -> Result<FirstPass, Stop> {
         let sanitizing = out.is_some();
-        let mut found: HashMap<Vec<u8>, Known> = HashMap::new();
+        let mut found = FirstPass::default();
         let mut batch: Vec<Piece> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut flush = |batch: &mut Vec<Piece>, report: &mut FileReport| -> Result<(), Stop> {
             let outcomes: Vec<Option<UnitOutcome>> = batch
                 .par_iter()
                 .map(|piece| match piece {
-                    Piece::Unit(unit) if known.is_none_or(|k| k.touches(&unit.bytes)) => {
+                    Piece::Unit(unit) if known.is_none_or(|k| k.touches(unit)) => {
                         Some(self.process_unit(unit, display, sanitizing, known))
                     }
                     _ => None,
@@ -435,7 +480,10 @@ impl HarScanner {
                             write_out(&mut out, &splice(&unit.bytes, &outcome.edits), display)?;
                         }
                         for (pattern, k) in outcome.known {
-                            found.entry(pattern).or_insert(k);
+                            found.known.entry(pattern).or_insert(k);
+                        }
+                        if outcome.decoded_body {
+                            found.units_with_decoded_bodies.insert(unit.pointer.clone());
                         }
                         report.findings.extend(outcome.findings);
                         report.redactions.extend(outcome.redactions);
@@ -491,8 +539,13 @@ impl HarScanner {
             combined.extend_from_slice(t.text.as_bytes());
             combined.push(b'\n');
         }
+        outcome.decoded_body = targets.iter().any(|t| t.base64);
+        // A second pass only looks for the secrets the first found: rules and field names
+        // were applied already (to the same bytes, or to the sanitised copy).
         let mut raw: Vec<RawMatch> = Vec::new();
-        self.matcher.find(&combined, 0..combined.len(), display, &mut Scratch::default(), &mut raw);
+        if known.is_none() {
+            self.matcher.find(&combined, 0..combined.len(), display, &mut Scratch::default(), &mut raw);
+        }
         let mut hits: Vec<Vec<Hit>> = vec![Vec::new(); targets.len()];
         for m in raw {
             let idx = targets.partition_point(|t| t.at <= m.secret.0) - 1;
@@ -531,11 +584,14 @@ impl HarScanner {
             }
         }
         for (t, found) in targets.iter().zip(hits.iter_mut()) {
-            self.apply_policy(t, found);
+            // URLs are shown in findings, so they are always fully redacted.
+            if known.is_none() || matches!(t.role, Role::Url) {
+                self.apply_policy(t, found);
+            }
         }
 
         let context = EntryContext::of(&root, in_entry);
-        let resolved: Vec<Vec<Resolved>> = hits.into_iter().map(|h| self.resolve(h)).collect();
+        let resolved: Vec<Vec<Resolved>> = targets.iter().zip(hits).map(|(t, h)| self.resolve(&t.text, h)).collect();
         let mut url = context.url.clone();
         let mut rewritten: Vec<Option<(String, Vec<usize>)>> = Vec::with_capacity(targets.len());
         for (t, r) in targets.iter().zip(&resolved) {
@@ -762,9 +818,13 @@ impl HarScanner {
     }
 
     /// Merges overlapping hits; the strongest names the merged range.
-    fn resolve(&self, mut hits: Vec<Hit>) -> Vec<Resolved> {
+    fn resolve(&self, text: &str, mut hits: Vec<Hit>) -> Vec<Resolved> {
         if hits.is_empty() {
             return Vec::new();
+        }
+        // Byte-level matches can start or end inside a character; redact whole characters.
+        for h in hits.iter_mut() {
+            h.range = floor_char_boundary(text, h.range.start)..ceil_char_boundary(text, h.range.end);
         }
         hits.sort_by(|a, b| a.range.start.cmp(&b.range.start).then(b.range.end.cmp(&a.range.end)));
         let mut out: Vec<Resolved> = Vec::new();
@@ -1004,7 +1064,7 @@ fn context_around(text: &str, at: usize, len: usize) -> String {
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
+    bytecount::count(bytes, b'\n') as u64
 }
 
 fn splice<'b>(bytes: &'b [u8], edits: &[(Range<usize>, Vec<u8>)]) -> Cow<'b, [u8]> {
@@ -1138,6 +1198,15 @@ fn classify<'n>(
 
 /// Decodes a base64 body; `None` when it is binary (images, fonts), which is not searched.
 fn decode_text_body(encoded: &str) -> Result<Option<String>, String> {
+    let head = &encoded.as_bytes()[..encoded.len().min(8192) / 4 * 4];
+    if !head.is_empty() && head.len() < encoded.len() && !head.iter().any(u8::is_ascii_whitespace) {
+        // Look at the start first so that large images are not decoded only to be skipped.
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(head) {
+            if is_binary(&bytes) {
+                return Ok(None);
+            }
+        }
+    }
     let compact: Cow<str> = if encoded.bytes().any(|b| b.is_ascii_whitespace()) {
         Cow::Owned(encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect())
     } else {
@@ -1148,15 +1217,6 @@ fn decode_text_body(encoded: &str) -> Result<Option<String>, String> {
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    // Look at the start first so that large images are not decoded only to be skipped.
-    let head_len = compact.len().min(8192) / 4 * 4;
-    if head_len > 0 && head_len < compact.len() {
-        if let Ok(head) = engine.decode(&compact[..head_len]) {
-            if is_binary(&head) {
-                return Ok(None);
-            }
-        }
-    }
     let bytes = engine.decode(compact.as_bytes()).map_err(|e| format!("invalid base64 ({e})"))?;
     if is_binary(&bytes) {
         return Ok(None);

@@ -368,7 +368,10 @@ pub fn host_of(url: &str) -> String {
 
 pub fn looks_like_url(text: &str) -> bool {
     let t = text.trim_start();
-    ["http://", "https://", "ws://", "wss://"].iter().any(|p| t.len() > p.len() && t[..p.len()].eq_ignore_ascii_case(p))
+    let t = t.as_bytes();
+    ["http://", "https://", "ws://", "wss://"]
+        .iter()
+        .any(|p| t.len() > p.len() && t[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
 }
 
 /// Decodes `%XX` escapes and `+` (as in form bodies); invalid escapes stay as they are.
@@ -492,6 +495,8 @@ mod tests {
         assert_eq!(&url[password.unwrap()], "pa55");
         assert_eq!(host_of(url), "example.com");
         assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+        assert!(!looks_like_url("Kraków"), "non-ASCII text is not cut inside a character");
+        assert!(looks_like_url("HTTPS://example.com/"));
     }
 
     #[test]

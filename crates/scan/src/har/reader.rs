@@ -138,7 +138,7 @@ impl Splitter<'_> {
     /// Moves `n` buffered bytes into the skeleton.
     fn take_skeleton(&mut self, n: usize) {
         let bytes = &self.buf[self.pos..self.pos + n];
-        self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.line += bytecount::count(bytes, b'\n') as u64;
         self.skeleton.extend_from_slice(bytes);
         self.pos += n;
         self.offset += n as u64;
@@ -389,7 +389,7 @@ impl Splitter<'_> {
                 }
             }
             let taken = &chunk[..i];
-            self.line += memchr::memchr_iter(b'\n', taken).count() as u64;
+            self.line += bytecount::count(taken, b'\n') as u64;
             total += i as u64;
             if !overflowed && bytes.len() + i <= self.max_unit {
                 bytes.extend_from_slice(taken);
