@@ -4,14 +4,18 @@ fuzz/corpus/<target>/ (gitignored, where libFuzzer grows its corpus).
 
 Run from anywhere: python3 fuzz/gen_seeds.py
 """
+import base64
 import gzip
 import io
+import json
 import os
 import shutil
 import tarfile
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HAR_FIXTURES = os.path.join(HERE, "..", "crates", "cli", "tests", "fixtures", "har")
+HAR_SEED_MAX = 16 << 10  # every har_reader seed stays under this
 # A GitHub classic token whose CRC32 checksum is valid, so the built-in rule reports it.
 LINE = b'token = "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"\n'
 MTIME = 1700000000  # fixed, so the files are byte-for-byte reproducible
@@ -118,6 +122,192 @@ path = '''\\.pem$'''
 }
 
 
+# ---- har_reader -------------------------------------------------------------------------
+
+TOKEN = "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"  # same token as LINE
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c3JfZnV6eiIsImlhdCI6MTcwMDAwMDAwMH0"
+       ".Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5")
+
+
+def dump_har(doc, style):
+    """Serialises like the fixture it came from: Chromium/Charles compact, Firefox indented."""
+    if style == "compact":
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def fixture_seeds():
+    """The committed HAR fixtures; those over HAR_SEED_MAX are cut into consecutive runs of
+    entries, each with the fixture's other `log` members, so every entry is in some seed."""
+    seeds = {}
+    for name, style in [("minimal.har", "indent"), ("charles-flavoured.har", "compact"),
+                        ("chromium-login.har", "compact"), ("firefox-flavoured.har", "indent")]:
+        with open(os.path.join(HAR_FIXTURES, name), "rb") as f:
+            raw = f.read()
+        stem = name[: -len(".har")]
+        if len(raw) < HAR_SEED_MAX:
+            seeds[name] = raw
+            continue
+        doc = json.loads(raw)
+        entries = doc["log"]["entries"]
+        part, chunk = 0, []
+
+        def emit(chunk):
+            sub = json.loads(raw)
+            sub["log"]["entries"] = chunk
+            return dump_har(sub, style)
+
+        for entry in entries:
+            if chunk and len(emit(chunk + [entry])) >= HAR_SEED_MAX:
+                seeds[f"{stem}-{part}.har"] = emit(chunk)
+                part, chunk = part + 1, []
+            chunk.append(entry)
+        seeds[f"{stem}-{part}.har"] = emit(chunk)
+    return seeds
+
+
+def har(entries, **log):
+    return {"log": {"version": "1.2", "creator": {"name": "fuzz-seed", "version": "1"}, **log, "entries": entries}}
+
+
+def entry(url="https://api.example.test/v1/thing", method="GET", req_headers=(), resp_headers=(), cookies=(),
+          resp_cookies=(), query=(), post=None, content=None, **extra):
+    nv = lambda pairs: [{"name": n, "value": v} for n, v in pairs]
+    request = {"method": method, "url": url, "httpVersion": "HTTP/1.1", "cookies": nv(cookies),
+               "headers": nv(req_headers), "queryString": nv(query), "headersSize": -1, "bodySize": -1}
+    if post is not None:
+        request["postData"] = post
+    response = {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": nv(resp_cookies),
+                "headers": nv(resp_headers), "content": content or {"size": 0, "mimeType": "text/plain", "text": ""},
+                "redirectURL": "", "headersSize": -1, "bodySize": -1}
+    return {"startedDateTime": "2025-01-01T00:00:00.000Z", "time": 1, "request": request, "response": response,
+            "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}, **extra}
+
+
+def b64(text):
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def edge_seeds(minimal):
+    compact = lambda doc: dump_har(doc, "compact")
+    env = f"# config\nGITHUB_TOKEN={TOKEN}\npassword=hunter2hunter2\n"
+    seeds = {
+        # Cut inside the entry, and inside a string value holding a token.
+        "truncated-entry.har": minimal[: minimal.index(b'"response"')],
+        "truncated-string.har": compact(har([entry(req_headers=[("Authorization", "Bearer " + TOKEN)])]))
+        .split(TOKEN[:20].encode())[0] + TOKEN[:20].encode(),
+        "bom.har": b"\xef\xbb\xbf" + minimal,
+        "utf16-bom.har": b"\xff\xfe" + minimal.decode().encode("utf-16-le"),
+        "gzip.har": make_gz(minimal),
+        "empty-entries.har": b'{"log":{"version":"1.2","entries":[]}}',
+        "not-a-har.json": b'{"foo": [1, 2, {"bar": "baz"}]}',
+        "top-level-array.json": b'[{"log": {"entries": []}}]',
+        "scalars.har": b'{"_x": [1, {"a": "b"}], "log": {"version": 1.2e3, "pages": [null, -0.5],'
+                       b' "entries": [null, true, false, -0, "' + TOKEN.encode() + b'", [], {}],'
+                       b' "comment": "log comment ' + TOKEN.encode() + b'"}, "z": null}\n',
+        "trailing-data.har": b'{"log":{"entries":[]}} {"log":{"entries":[]}}',
+    }
+    # Deep nesting: an entry member and a JSON body nested past json::MAX_DEPTH (256), and an
+    # entry nested below it with a token at the bottom.
+    seeds["deep-nesting.har"] = (b'{"log":{"entries":[{"request":{"url":"https://x.test/"},"_deep":'
+                                 + b"[" * 300 + b"]" * 300 + b"}]}}")
+    deep_body = '{"a":' * 120 + json.dumps({"token": TOKEN}) + "}" * 120
+    seeds["deep-ok.har"] = compact(har([entry(
+        method="POST", post={"mimeType": "application/json", "text": deep_body},
+        _deep=json.loads('{"k":' * 200 + json.dumps({"password": "correct horse battery"}) + "}" * 200))]))
+    seeds["deep-body-too-deep.har"] = compact(har([entry(
+        content={"size": 1, "mimeType": "application/json", "text": "[" * 300 + json.dumps(TOKEN) + "]" * 300})]))
+    # Escapes in keys: outer keys the reader decodes itself, entry keys json::parse decodes,
+    # quotes, backslashes and pointer characters (~ /) in names.
+    seeds["escaped-keys.har"] = (
+        b'{"lo\\u0067": {"ver\\"sion": "1.2", "entri\\u0065s": [{"re\\u0071uest": {"method": "GET", '
+        b'"url": "https://api.example.test/?acce\\u0073s_token=' + TOKEN.encode() + b'", '
+        b'"headers": [{"na\\u006de": "Authori\\u007aation", "value": "Bearer ' + JWT.encode() + b'"}, '
+        b'{"name": "X-\\"Quoted\\"-Key", "value": "' + TOKEN.encode() + b'"}, '
+        b'{"name": "a/b~c\\\\d", "value": "s3cr3t-v4lue-with-\\"quotes\\""}], '
+        b'"cookies": [{"name": "sess\\u0069on", "value": "Zk8mV1xR4tK0pLw2Yc7Hn3Ub6Js9A"}]}, '
+        b'"k\\\\\\"ey": {"\\ud83d\\ude00": "' + TOKEN.encode() + b'", "\\ud800": "lone \\udc00 surrogates"}}]}}\n')
+    # Base64 bodies: a text body with secrets, one with line breaks, a binary one (skipped),
+    # a WebSocket binary frame (opcode 2), and on its own an invalid one (sanitize refuses).
+    wrapped = b64(env)
+    wrapped = "\n".join(wrapped[i:i + 40] for i in range(0, len(wrapped), 40))
+    seeds["base64-bodies.har"] = compact(har([
+        entry(content={"size": len(env), "mimeType": "text/plain", "encoding": "base64", "text": b64(env)}),
+        entry(content={"size": len(env), "mimeType": "application/octet-stream", "encoding": "Base64",
+                       "text": wrapped}),
+        entry(content={"size": 16, "mimeType": "image/png", "encoding": "base64",
+                       "text": b64(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + TOKEN.encode())}),
+        entry(url="wss://rt.example.test/socket", _webSocketMessages=[
+            {"type": "send", "time": 1.5, "opcode": 2, "data": b64(json.dumps({"token": TOKEN}))},
+            {"type": "receive", "time": 1.6, "opcode": 1, "data": json.dumps({"password": "hunter2hunter2"})}]),
+    ]))
+    seeds["base64-invalid.har"] = compact(har([entry(
+        content={"size": 3, "mimeType": "text/plain", "encoding": "base64", "text": "not*base64!"})]))
+    # Cookies: a Cookie header with several pairs (session, analytics, quoted, empty), a
+    # multi-line Set-Cookie, the cookies arrays (with a null value).
+    session = "Xq3pL9vB2mK7nR4tY8wZ1cF6hJ0dS5gA"
+    seeds["cookies.har"] = compact(har([entry(
+        req_headers=[("Cookie", f'_ga=GA1.1.1234567890.1700000000; session_id={session}; theme=dark; '
+                                f'quoted="{session}"; empty=; =novalue; csrftoken=mOkO7jyh0v3Fmi0cal3Wuv68')],
+        resp_headers=[("Set-Cookie", f"sid={session}; Path=/; HttpOnly\nremember_me=yes-{session}; Secure\nlang=en")],
+        cookies=[("session_id", session), ("theme", "dark"), ("", "")],
+        resp_cookies=[("sid", session), ("auth", '"' + session + '"')],
+    )]))
+    seeds["cookies.har"] = seeds["cookies.har"].replace(b'{"name":"","value":""}', b'{"name":"","value":null}')
+    # Authentication headers, URLs with userinfo, query and fragment tokens, redirects.
+    seeds["auth-and-urls.har"] = compact(har([entry(
+        url=f"https://user:pa%40ss@api.example.test:8443/cb?code=4%2F0AX4XfWj3kQ9c8Hh2b&state=xyz123456&page=2"
+            f"#access_token={TOKEN}&token_type=bearer",
+        req_headers=[("Authorization", "Bearer " + JWT), ("Proxy-Authorization", "Basic dXNlcjpwYXNzd29yZDEyMw=="),
+                     ("X-API-Key", "k3y-" + session), ("X-CSRF-Token", "c" + session), ("Referer",
+                     "https://app.example.test/?id_token=" + JWT), ("Authorization", "Token  "),
+                     (":path", "/v1?api_key=" + session)],
+        query=[("code", "4/0AX4XfWj3kQ9c8Hh2b"), ("state", "xyz123456"), ("page", "2"), ("access_token", TOKEN)],
+        resp_headers=[("Location", "https://app.example.test/#id_token=" + JWT)],
+    )]))
+    # Bodies: form-urlencoded (text and params), multipart, JSON with escapes and URLs.
+    form = f"username=alice&password=p%40ss+w0rd%21&csrf=mOkO7jyh0v3Fmi0cal3Wuv68&token={TOKEN}"
+    multipart = ("--XyZ\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nk3y-v4lue-" + session + "\r\n"
+                 "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.env\"\r\n\r\n" + env + "\r\n"
+                 "--XyZ--\r\n")
+    json_body = json.dumps({"username": "alice", "password": "p\u00e4ss \"w0rd\"\n", "client_secret": "cs-" + session,
+                            "redirect_uri": "https://app.example.test/cb?code=4%2F0AX4XfWj3kQ9c8Hh2b",
+                            "nested": [{"refresh_token": "rt\\u0041" + session}, {"code": "invalid_grant"}],
+                            "note": "\ud83d\ude00 " + TOKEN}, ensure_ascii=True)
+    seeds["bodies.har"] = compact(har([
+        entry(method="POST", post={"mimeType": "application/x-www-form-urlencoded", "text": form,
+                                   "params": [{"name": "password", "value": "p%40ss+w0rd%21"},
+                                              {"name": "token", "value": TOKEN}]}),
+        entry(method="POST", post={"mimeType": "multipart/form-data; boundary=XyZ", "text": multipart}),
+        entry(method="POST", post={"mimeType": "application/json", "text": json_body},
+              content={"size": 1, "mimeType": "application/json", "text": json_body}),
+        entry(method="POST", post={"mimeType": "", "text": "grant_type=password&password=hunter2"}),
+    ]))
+    # Values a previous sanitise produced: nothing left to do.
+    seeds["already-redacted.har"] = compact(har([entry(
+        req_headers=[("Authorization", "Bearer [REDACTED:bearer-token:0a1b2c]"),
+                     ("Cookie", "session_id=[REDACTED:session-cookie:3d4e5f]; theme=dark")],
+        query=[("access_token", "[REDACTED:github-pat:abcdef]")],
+        content={"size": 1, "mimeType": "application/json",
+                 "text": json.dumps({"token": JWT.rsplit(".", 1)[0] + ".[REDACTED:sensitive-field:123456]"})},
+    )], pages=[{"id": "page_1", "title": "[REDACTED:url-password:aaaaaa]", "startedDateTime": "x"}]))
+    # What json::parse tolerates and serde_json does not: raw control characters in strings.
+    seeds["control-chars.har"] = (b'{"log":{"entries":[{"request":{"url":"https://x.test/?token=\t' + TOKEN.encode()
+                                  + b'","headers":[{"name":"X-Api-Key","value":"ab\x01cd\x1fef\x7fgh' + TOKEN.encode()
+                                  + b'"}]}}]}}')
+    seeds["invalid-utf8.har"] = (b'{"log":{"entries":[{"request":{"url":"https://x.test/\xff\xfe","headers":'
+                                 b'[{"name":"Authorization","value":"Bearer ' + TOKEN.encode() + b'"}]}}]}}')
+    return seeds
+
+
+def har_seeds():
+    seeds = fixture_seeds()
+    seeds.update(edge_seeds(seeds["minimal.har"]))
+    for name, data in seeds.items():
+        assert len(data) < HAR_SEED_MAX, f"{name} is {len(data)} bytes"
+    return seeds
+
+
 def write(target, seeds):
     seed_dir = os.path.join(HERE, "seeds", target)
     corpus_dir = os.path.join(HERE, "corpus", target)
@@ -133,3 +323,4 @@ def write(target, seeds):
 if __name__ == "__main__":
     write("archive_reader", archive_seeds())
     write("rule_loader", RULE_SEEDS)
+    write("har_reader", har_seeds())

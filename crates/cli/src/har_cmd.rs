@@ -134,7 +134,13 @@ pub fn run(global: &Global, command: &HarCommand) -> Result<u8> {
     }
 }
 
-fn build_scanner(global: &Global, common: &HarCommon, keep_invalid: bool, show_secrets: bool) -> Result<HarScanner> {
+fn build_scanner(
+    global: &Global,
+    common: &HarCommon,
+    keep_invalid: bool,
+    show_secrets: bool,
+    list_redactions: bool,
+) -> Result<HarScanner> {
     let config = Config::load(global.config.as_deref())?;
     let rules = load_rules(global, &common.rules, common.no_default_rules, &config)?;
     let max_unit = size_option(common.max_entry_size.as_deref(), config.har.max_entry_size.as_deref(), "256M")?;
@@ -147,6 +153,7 @@ fn build_scanner(global: &Global, common: &HarCommon, keep_invalid: bool, show_s
         max_unit: usize::try_from(max_unit).unwrap_or(usize::MAX).max(1024),
         extra_names,
         include_secret: show_secrets,
+        list_redactions,
     };
     HarScanner::new(rules, keep_invalid, options)
 }
@@ -228,7 +235,7 @@ fn display_name(path: &Path) -> String {
 
 fn scan(global: &Global, args: &HarScanArgs) -> Result<u8> {
     let started = Instant::now();
-    let scanner = build_scanner(global, &args.common, args.keep_invalid, args.show_secrets)?;
+    let scanner = build_scanner(global, &args.common, args.keep_invalid, args.show_secrets, false)?;
     let mut errors = Vec::new();
     let files = har_files(&args.paths, &mut errors);
     let reports: Vec<Result<FileReport>> = files.par_iter().map(|(path, _)| scan_input(&scanner, path)).collect();
@@ -283,7 +290,7 @@ fn verbosity(global: &Global) -> output::Verbosity {
 
 /// `--check`: scan only; any finding or unreadable file fails.
 fn check(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
-    let scanner = build_scanner(global, &args.common, false, false)?;
+    let scanner = build_scanner(global, &args.common, false, false, false)?;
     let mut errors = Vec::new();
     let files = har_files(&args.paths, &mut errors);
     if files.is_empty() && errors.is_empty() {
@@ -414,7 +421,7 @@ struct Sanitized {
 
 fn sanitize(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
     let started = Instant::now();
-    let scanner = build_scanner(global, &args.common, false, false)?;
+    let scanner = build_scanner(global, &args.common, false, false, args.report)?;
     let mut errors = Vec::new();
     let files = har_files(&args.paths, &mut errors);
     if files.is_empty() && errors.is_empty() {
@@ -442,14 +449,14 @@ fn sanitize(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
     let mut failed = !errors.is_empty();
     let mut text = String::new();
     let mut json_files = Vec::new();
-    let (mut redacted, mut secrets, mut bytes, mut written) = (0usize, 0usize, 0u64, 0usize);
+    let (mut redacted, mut secrets, mut bytes, mut written) = (0u64, 0u64, 0u64, 0usize);
     for s in &results {
         match &s.report {
             Ok(r) => {
                 written += 1;
                 bytes += r.bytes;
-                redacted += r.redactions.len();
-                secrets += r.redactions.iter().filter(|x| x.secret).count();
+                redacted += r.redacted;
+                secrets += r.redacted_secrets;
                 if args.report {
                     append_human_report(&mut text, s, r);
                 }

@@ -528,3 +528,43 @@ fn oversized_entries_and_huge_single_line_bodies() {
     assert_eq!(code, 2, "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn second_pass_never_writes_markers_inside_markers() {
+    // A "secret" that is also marker text (`REDACTED`, a kind id) must not be found again in
+    // the markers of the first pass.
+    let dir = tempfile::tempdir().unwrap();
+    let har = minimal_har(&[
+        entry("GET", "https://x.test/?password=REDACTED", &[("Authorization", "Bearer abcdefgh12345678")], ""),
+        entry("GET", "https://x.test/?password=bearer-token", &[], ""),
+    ]);
+    let path = dir.path().join("p.har");
+    fs::write(&path, har).unwrap();
+    let out = dir.path().join("clean.har");
+    let (code, _, stderr) = run(keywatch().args(["har", "sanitize"]).arg(&path).arg("-o").arg(&out));
+    assert_eq!(code, 0, "{stderr}");
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("[["), "{text}");
+    assert!(text.contains("Bearer [REDACTED:bearer-token:"), "{text}");
+    assert!(!text.contains("abcdefgh12345678"));
+}
+
+#[test]
+fn non_ascii_text_everywhere_is_searched_without_panicking() {
+    // Found by the har_reader fuzz target: a URL check cut a string inside a character.
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = entry("GET", "https://a.example/Kraków?q=日本語", &[("X-Note", "Montréal · 日本語テキスト")], "");
+    e["comment"] = Value::String("日本語テキスト".into());
+    e["response"]["content"]["text"] = Value::String(r#"{"city": "Malmö", "token": "ümlaut-tøken-9f8e7d6c"}"#.into());
+    let path = dir.path().join("utf8.har");
+    fs::write(&path, minimal_har(&[e])).unwrap();
+    let (code, report) = scan_json(&path, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report["errors"].as_array().unwrap().is_empty());
+    assert_eq!(findings(&report)[0]["har"]["name"], "token");
+    let out = dir.path().join("clean.har");
+    let (code, _, stderr) = run(keywatch().args(["har", "sanitize"]).arg(&path).arg("-o").arg(&out));
+    assert_eq!(code, 0, "{stderr}");
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(text.contains("Malmö") && text.contains("日本語テキスト") && !text.contains("tøken"));
+}

@@ -178,7 +178,7 @@ impl<'a> Parser<'a> {
             return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
         }
         self.pos += 1;
-        let mut members = Vec::new();
+        let mut members = Vec::with_capacity(4);
         self.skip_ws();
         if self.input.get(self.pos) == Some(&b'}') {
             self.pos += 1;
@@ -218,7 +218,7 @@ impl<'a> Parser<'a> {
             return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
         }
         self.pos += 1;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(4);
         self.skip_ws();
         if self.input.get(self.pos) == Some(&b']') {
             self.pos += 1;
@@ -249,7 +249,9 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<(Range<usize>, Cow<'a, str>), JsonError> {
         let content_start = self.pos + 1;
         let mut p = content_start;
-        let mut has_escape = false;
+        // Filled only once an escape is met: strings without one are borrowed. Finding the
+        // end and decoding happen in one pass, which matters for bodies full of `\"`.
+        let mut decoded: Option<Vec<u8>> = None;
         loop {
             match memchr::memchr2(b'"', b'\\', &self.input[p..]) {
                 None => {
@@ -257,11 +259,104 @@ impl<'a> Parser<'a> {
                     return Err(self.error("unterminated string"));
                 }
                 Some(i) if self.input[p + i] == b'"' => {
+                    if let Some(out) = decoded.as_mut() {
+                        out.extend_from_slice(&self.input[p..p + i]);
+                    }
                     p += i;
                     break;
                 }
                 Some(i) => {
-                    has_escape = true;
+                    let out = decoded.get_or_insert_with(|| {
+                        let mut v = Vec::with_capacity(64.max(self.input.len().min(p + 4096) - content_start));
+                        v.extend_from_slice(&self.input[content_start..p]);
+                        v
+                    });
+                    out.extend_from_slice(&self.input[p..p + i]);
+                    match push_escape(self.input, p + i, out) {
+                        Ok(next) => p = next,
+                        Err((at, message)) => {
+                            self.pos = at.min(self.input.len());
+                            let message = if p + i + 1 >= self.input.len() { "unterminated string" } else { message };
+                            return Err(self.error(message));
+                        }
+                    }
+                }
+            }
+        }
+        let decoded = match decoded {
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(s) => Cow::Owned(s),
+                Err(e) => {
+                    self.pos = content_start + e.utf8_error().valid_up_to();
+                    return Err(self.error("invalid UTF-8 in a string"));
+                }
+            },
+            None => match std::str::from_utf8(&self.input[content_start..p]) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(e) => {
+                    self.pos = content_start + e.valid_up_to();
+                    return Err(self.error("invalid UTF-8 in a string"));
+                }
+            },
+        };
+        self.pos = p + 1;
+        Ok((content_start..p, decoded))
+    }
+}
+
+/// Walks a JSON document without building it, calling `on_string(key, content, escaped)` for
+/// every string value: `key` is the raw content of the member name it belongs to (for strings
+/// in arrays, the nearest one), `content` the range of its raw content, `escaped` whether
+/// that content has escapes. Response bodies can hold hundreds of thousands of values; this
+/// allocates nothing per value. Errors only on broken structure.
+pub fn visit_strings(
+    input: &[u8],
+    on_string: &mut dyn FnMut(Option<Range<usize>>, Range<usize>, bool),
+) -> Result<(), JsonError> {
+    let mut v = Visitor { input, pos: 0, on_string };
+    v.skip_ws();
+    v.value(0, None)?;
+    v.skip_ws();
+    if v.pos != input.len() {
+        return Err(v.error("unexpected data after the JSON value"));
+    }
+    Ok(())
+}
+
+struct Visitor<'a, 'f> {
+    input: &'a [u8],
+    pos: usize,
+    on_string: &'f mut dyn FnMut(Option<Range<usize>>, Range<usize>, bool),
+}
+
+impl Visitor<'_, '_> {
+    fn error(&self, message: &str) -> JsonError {
+        JsonError { offset: self.pos.min(self.input.len()), pointer: String::new(), message: message.to_string() }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.input.get(self.pos), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips a string at `pos`; returns its content range and whether it has escapes.
+    fn string(&mut self) -> Result<(Range<usize>, bool), JsonError> {
+        let start = self.pos + 1;
+        let mut p = start;
+        let mut escaped = false;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.input[p..]) {
+                None => {
+                    self.pos = self.input.len();
+                    return Err(self.error("unterminated string"));
+                }
+                Some(i) if self.input[p + i] == b'"' => {
+                    self.pos = p + i + 1;
+                    return Ok((start..p + i, escaped));
+                }
+                Some(i) => {
+                    escaped = true;
                     p += i + 2;
                     if p > self.input.len() {
                         self.pos = self.input.len();
@@ -270,27 +365,89 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let raw = &self.input[content_start..p];
-        let decoded = if has_escape {
-            match unescape(raw) {
-                Ok(s) => Cow::Owned(s),
-                Err((at, message)) => {
-                    self.pos = content_start + at;
-                    return Err(self.error(message));
-                }
-            }
-        } else {
-            match std::str::from_utf8(raw) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(e) => {
-                    self.pos = content_start + e.valid_up_to();
-                    return Err(self.error("invalid UTF-8 in a string"));
-                }
-            }
-        };
-        self.pos = p + 1;
-        Ok((content_start..p, decoded))
     }
+
+    fn value(&mut self, depth: usize, key: Option<Range<usize>>) -> Result<(), JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error("nested too deep"));
+        }
+        match self.input.get(self.pos) {
+            Some(b'"') => {
+                let (content, escaped) = self.string()?;
+                (self.on_string)(key, content, escaped);
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                self.skip_ws();
+                if self.input.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    if self.input.get(self.pos) != Some(&b'"') {
+                        return Err(self.error("expected a string key"));
+                    }
+                    let (name, _) = self.string()?;
+                    self.skip_ws();
+                    if self.input.get(self.pos) != Some(&b':') {
+                        return Err(self.error("expected ':'"));
+                    }
+                    self.pos += 1;
+                    self.skip_ws();
+                    self.value(depth + 1, Some(name))?;
+                    self.skip_ws();
+                    match self.input.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.error("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.skip_ws();
+                if self.input.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    self.value(depth + 1, key.clone())?;
+                    self.skip_ws();
+                    match self.input.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.error("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                let start = self.pos;
+                while self.input.get(self.pos).is_some_and(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)) {
+                    self.pos += 1;
+                }
+                let word = &self.input[start..self.pos];
+                let literal = matches!(word, b"true" | b"false" | b"null");
+                if !literal && !word.first().is_some_and(|b| *b == b'-' || b.is_ascii_digit()) {
+                    return Err(self.error("expected a JSON value"));
+                }
+            }
+            _ => return Err(self.error("expected a JSON value")),
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the raw content of a JSON string (as `visit_strings` reports it).
+pub fn decode_content(raw: &str) -> Option<String> {
+    unescape(raw.as_bytes()).ok()
 }
 
 /// Decodes the raw content of a JSON string with escapes; on failure, the offset and reason.
@@ -303,50 +460,55 @@ fn unescape(raw: &[u8]) -> Result<String, (usize, &'static str)> {
             break;
         };
         out.extend_from_slice(&raw[i..i + rel]);
-        i += rel;
-        let esc = *raw.get(i + 1).ok_or((i, "unterminated escape"))?;
-        i += 2;
-        let simple = match esc {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let unit = hex4(raw, i).ok_or((i, "invalid \\u escape"))?;
-                i += 4;
-                let code = if (0xD800..0xDC00).contains(&unit) {
-                    let low = (raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u'))
-                        .then(|| hex4(raw, i + 2))
-                        .flatten()
-                        .filter(|l| (0xDC00..0xE000).contains(l));
-                    match low {
-                        Some(low) => {
-                            i += 6;
-                            0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        // A lone surrogate cannot be UTF-8; browsers write them for broken
-                        // text, so it becomes U+FFFD rather than an error.
-                        None => 0xFFFD,
-                    }
-                } else if (0xDC00..0xE000).contains(&unit) {
-                    0xFFFD
-                } else {
-                    unit
-                };
-                let ch = char::from_u32(code).unwrap_or('\u{FFFD}');
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                continue;
-            }
-            _ => return Err((i - 2, "invalid escape")),
-        };
-        out.push(simple);
+        i = push_escape(raw, i + rel, &mut out)?;
     }
     String::from_utf8(out).map_err(|e| (e.utf8_error().valid_up_to(), "invalid UTF-8 in a string"))
+}
+
+/// Decodes the escape at `raw[i]` (a backslash) onto `out`; returns the index after it.
+fn push_escape(raw: &[u8], i: usize, out: &mut Vec<u8>) -> Result<usize, (usize, &'static str)> {
+    let esc = *raw.get(i + 1).ok_or((i, "unterminated escape"))?;
+    let mut next = i + 2;
+    let simple = match esc {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'u' => {
+            let unit = hex4(raw, next).ok_or((next, "invalid \\u escape"))?;
+            next += 4;
+            let code = if (0xD800..0xDC00).contains(&unit) {
+                let low = (raw.get(next) == Some(&b'\\') && raw.get(next + 1) == Some(&b'u'))
+                    .then(|| hex4(raw, next + 2))
+                    .flatten()
+                    .filter(|l| (0xDC00..0xE000).contains(l));
+                match low {
+                    Some(low) => {
+                        next += 6;
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    // A lone surrogate cannot be UTF-8; browsers write them for broken
+                    // text, so it becomes U+FFFD rather than an error.
+                    None => 0xFFFD,
+                }
+            } else if (0xDC00..0xE000).contains(&unit) {
+                0xFFFD
+            } else {
+                unit
+            };
+            let ch = char::from_u32(code).unwrap_or('\u{FFFD}');
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            return Ok(next);
+        }
+        _ => return Err((i, "invalid escape")),
+    };
+    out.push(simple);
+    Ok(next)
 }
 
 fn hex4(raw: &[u8], at: usize) -> Option<u32> {
@@ -430,6 +592,22 @@ mod tests {
         let deep = "[".repeat(100_000);
         let err = parse(deep.as_bytes()).unwrap_err();
         assert!(err.message.contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn visiting_reports_strings_with_their_keys() {
+        let text = br#"{"a": "x", "list": ["y", {"b": "z\"q"}], "n": [1, true, null]}"#;
+        let mut seen = Vec::new();
+        visit_strings(text, &mut |key, content, escaped| {
+            let key = key.map(|k| String::from_utf8_lossy(&text[k]).into_owned());
+            seen.push((key, String::from_utf8_lossy(&text[content]).into_owned(), escaped));
+        })
+        .unwrap();
+        let expected = [("a", "x", false), ("list", "y", false), ("b", "z\\\"q", true)];
+        let expected: Vec<_> = expected.iter().map(|(k, v, e)| (Some(k.to_string()), v.to_string(), *e)).collect();
+        assert_eq!(seen, expected);
+        assert!(visit_strings(b"{\"a\": }", &mut |_, _, _| {}).is_err());
+        assert!(visit_strings(b"[1, 2", &mut |_, _, _| {}).is_err());
     }
 
     #[test]

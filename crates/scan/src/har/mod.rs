@@ -36,8 +36,10 @@ use reader::{Piece, Unit};
 pub const DEFAULT_MAX_UNIT: usize = 256 << 20;
 /// Units are processed in parallel in batches of about this many bytes.
 const BATCH_BYTES: usize = 8 << 20;
+/// The sanitiser's second pass reads its spool in chunks of this size.
+const SPOOL_CHUNK: usize = 8 << 20;
 /// Up to this many groups of 32 known secrets are checked with SIMD searchers.
-const QUICK_GROUPS: usize = 8;
+const QUICK_GROUPS: usize = 24;
 /// Characters of sanitised value shown either side of a marker in a finding's context.
 const CONTEXT_CHARS: usize = 60;
 
@@ -48,11 +50,19 @@ pub struct HarOptions {
     pub extra_names: Vec<String>,
     /// Put full secrets in findings (`--show-secrets`).
     pub include_secret: bool,
+    /// Keep every redaction in `FileReport::redactions` (`--report`); otherwise they are only
+    /// counted, so memory does not grow with the file.
+    pub list_redactions: bool,
 }
 
 impl Default for HarOptions {
     fn default() -> Self {
-        HarOptions { max_unit: DEFAULT_MAX_UNIT, extra_names: Vec::new(), include_secret: false }
+        HarOptions {
+            max_unit: DEFAULT_MAX_UNIT,
+            extra_names: Vec::new(),
+            include_secret: false,
+            list_redactions: false,
+        }
     }
 }
 
@@ -107,6 +117,9 @@ struct Hit {
     report: bool,
 }
 
+/// A value with its secrets replaced, and where each replacement starts and what it is.
+type Rewritten = (String, Vec<(usize, String)>);
+
 /// Overlapping hits merged: the whole range is redacted, the winner names it.
 struct Resolved {
     range: Range<usize>,
@@ -135,10 +148,24 @@ pub struct Redaction {
 #[derive(Debug, Default)]
 pub struct FileReport {
     pub findings: Vec<Finding>,
+    /// Every redaction, when `HarOptions::list_redactions` is set.
     pub redactions: Vec<Redaction>,
+    /// Values redacted, and how many of them are secrets (always counted).
+    pub redacted: u64,
+    pub redacted_secrets: u64,
     pub errors: Vec<ScanError>,
     pub entries: u64,
     pub bytes: u64,
+}
+
+impl FileReport {
+    fn absorb_redactions(&mut self, redactions: Vec<Redaction>, keep: bool) {
+        self.redacted += redactions.len() as u64;
+        self.redacted_secrets += redactions.iter().filter(|r| r.secret).count() as u64;
+        if keep {
+            self.redactions.extend(redactions);
+        }
+    }
 }
 
 pub struct HarScanner {
@@ -159,7 +186,6 @@ enum Role<'n> {
 }
 
 struct Target<'n> {
-    pointer: String,
     /// The JSON string in the unit's bytes, quotes included.
     span: Range<usize>,
     part: &'static str,
@@ -196,6 +222,17 @@ struct UnitOutcome {
 struct FirstPass {
     known: HashMap<Vec<u8>, Known>,
     units_with_decoded_bodies: std::collections::HashSet<String>,
+    /// Where each unit went in the output (sanitising only).
+    spans: Vec<UnitSpan>,
+}
+
+/// A unit's place in the sanitiser's first output.
+struct UnitSpan {
+    start: u64,
+    end: u64,
+    pointer: String,
+    entry: Option<usize>,
+    line: u64,
 }
 
 /// A secret found in one place, to be found again wherever else it appears.
@@ -217,6 +254,7 @@ struct KnownSet {
     /// than the automaton there. Empty when the CPU or the pattern count does not allow them.
     quick: Vec<aho_corasick::packed::Searcher>,
     units_with_decoded_bodies: std::collections::HashSet<String>,
+    longest_pattern: usize,
 }
 
 impl KnownSet {
@@ -225,7 +263,7 @@ impl KnownSet {
         if found.is_empty() {
             return None;
         }
-        let mut patterns = Vec::with_capacity(found.len());
+        let mut patterns: Vec<Vec<u8>> = Vec::with_capacity(found.len());
         let mut entries = Vec::with_capacity(found.len());
         let mut pattern_entry = Vec::with_capacity(found.len());
         for (pattern, known) in found {
@@ -255,7 +293,19 @@ impl KnownSet {
             Vec::new()
         };
         let units_with_decoded_bodies = first.units_with_decoded_bodies;
-        Some(KnownSet { entries, pattern_entry, automaton, quick, units_with_decoded_bodies })
+        let longest_pattern = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        Some(KnownSet { entries, pattern_entry, automaton, quick, units_with_decoded_bodies, longest_pattern })
+    }
+
+    /// Calls `f` with the start of every match of any known secret in `haystack`.
+    fn for_each_match(&self, haystack: &[u8], f: &mut dyn FnMut(usize)) {
+        if self.quick.is_empty() {
+            self.automaton.find_iter(haystack).for_each(|m| f(m.start()));
+        } else {
+            for searcher in &self.quick {
+                searcher.find_iter(haystack).for_each(|m| f(m.start()));
+            }
+        }
     }
 
     /// Whether a unit may hold a known secret: written out, or inside a base64 text body.
@@ -274,6 +324,11 @@ impl KnownSet {
 /// Records a redacted value for the second pass, as written and percent-encoded, if it is
 /// distinctive enough that finding it elsewhere means finding the same secret.
 fn remember(known: &mut Vec<(Vec<u8>, Known)>, text: &str, res: &Resolved) {
+    // Every cookie value is redacted where it appears as a cookie; only credentials and
+    // session-correlating values are worth hunting for elsewhere.
+    if matches!(res.winner.kind, Kind::Builtin(b) if b.id == COOKIE.id) {
+        return;
+    }
     let secret = secret_bytes(text, &res.winner);
     let entry = Known { kind: res.winner.kind, report: res.winner.report, secret: secret.clone() };
     let mut add = |pattern: Vec<u8>, min_len: usize, entry: &Known| {
@@ -309,6 +364,16 @@ fn percent_encode(bytes: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Whether `range` overlaps a `[REDACTED:kind:hash]` marker in `text`.
+fn inside_marker(text: &str, range: &Range<usize>) -> bool {
+    let bytes = text.as_bytes();
+    let finder = memchr::memmem::Finder::new(MARKER_PREFIX.as_bytes());
+    finder.find_iter(bytes).any(|start| {
+        let end = memchr::memchr(b']', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
+        start < range.end && range.start < end
+    })
 }
 
 fn finding_key(f: &Finding) -> (String, String) {
@@ -403,12 +468,14 @@ impl HarScanner {
         let spool_error = |e: std::io::Error| SanitizeFailure(format!("{display}: temporary file: {e}"));
         let mut spool = tempfile::tempfile_in(spool_dir).map_err(spool_error)?;
         let mut report = FileReport::default();
-        let known = {
+        let mut first = {
             let mut writer = std::io::BufWriter::with_capacity(1 << 20, &mut spool);
-            let known = self.run(input, display, Some(&mut writer), None, &mut report).map_err(fail)?;
+            let first = self.run(input, display, Some(&mut writer), None, &mut report).map_err(fail)?;
             writer.flush().map_err(spool_error)?;
-            known
+            first
         };
+        let spans = std::mem::take(&mut first.spans);
+        let known = first;
         std::io::Seek::rewind(&mut spool).map_err(spool_error)?;
         match KnownSet::build(known) {
             None => {
@@ -416,12 +483,67 @@ impl HarScanner {
                     .map_err(|e| SanitizeFailure(format!("{display}: cannot write the sanitised copy: {e}")))?;
             }
             Some(known) => {
-                let mut second = FileReport::default();
-                self.run(&mut spool, display, Some(out), Some(&known), &mut second).map_err(fail)?;
-                report.redactions.extend(second.redactions);
+                self.second_pass_spooled(&mut spool, &spans, &known, display, out, &mut report).map_err(fail)?;
             }
         }
         Ok(report)
+    }
+
+    /// The sanitiser's second pass over its own first output: SIMD search of the whole file
+    /// in large chunks for the known secrets, then a copy in which only the units that hold
+    /// one are parsed again. Most files come through as a plain copy.
+    fn second_pass_spooled(
+        &self,
+        spool: &mut std::fs::File,
+        spans: &[UnitSpan],
+        known: &KnownSet,
+        display: &str,
+        out: &mut dyn Write,
+        report: &mut FileReport,
+    ) -> Result<(), Stop> {
+        use std::io::Seek;
+        let io = |e: std::io::Error| Stop::Output(format!("{display}: cannot write the sanitised copy: {e}"));
+        let mut touched: Vec<bool> =
+            spans.iter().map(|u| known.units_with_decoded_bodies.contains(&u.pointer)).collect();
+        let overlap = known.longest_pattern.saturating_sub(1);
+        let mut chunk = Vec::with_capacity(SPOOL_CHUNK + overlap);
+        let mut chunk_start: u64 = 0;
+        loop {
+            // The chunk starts with the previous chunk's last `overlap` bytes, so a secret
+            // cut by the chunk boundary is still seen whole.
+            let read = (&mut *spool).take(SPOOL_CHUNK as u64).read_to_end(&mut chunk).map_err(io)?;
+            known.for_each_match(&chunk, &mut |at| {
+                let at = chunk_start + at as u64;
+                let i = spans.partition_point(|u| u.start <= at);
+                if i > 0 && at < spans[i - 1].end {
+                    touched[i - 1] = true;
+                }
+            });
+            if read == 0 {
+                break;
+            }
+            let drop = chunk.len().saturating_sub(overlap);
+            chunk.drain(..drop);
+            chunk_start += drop as u64;
+        }
+        spool.rewind().map_err(io)?;
+        let mut cursor: u64 = 0;
+        for (span, _) in spans.iter().zip(&touched).filter(|(_, t)| **t) {
+            std::io::copy(&mut (&mut *spool).take(span.start - cursor), out).map_err(io)?;
+            let mut bytes = vec![0u8; (span.end - span.start) as usize];
+            spool.read_exact(&mut bytes).map_err(io)?;
+            let unit =
+                Unit { pointer: span.pointer.clone(), entry: span.entry, bytes, offset: span.start, line: span.line };
+            let outcome = self.process_unit(&unit, display, true, Some(known));
+            if let Some(first) = outcome.errors.first() {
+                return Err(Stop::Output(format!("{display}: {first}; no output written")));
+            }
+            out.write_all(&splice(&unit.bytes, &outcome.edits)).map_err(io)?;
+            report.absorb_redactions(outcome.redactions, self.options.list_redactions);
+            cursor = span.end;
+        }
+        std::io::copy(spool, out).map_err(io)?;
+        Ok(())
     }
 
     /// One pass over a HAR. With `known`, only units holding a known secret are processed
@@ -437,6 +559,7 @@ impl HarScanner {
     ) -> Result<FirstPass, Stop> {
         let sanitizing = out.is_some();
         let mut found = FirstPass::default();
+        let mut written: u64 = 0;
         let mut batch: Vec<Piece> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut flush = |batch: &mut Vec<Piece>, report: &mut FileReport| -> Result<(), Stop> {
@@ -454,6 +577,7 @@ impl HarScanner {
                     (Piece::Skeleton(bytes), _) => {
                         report.bytes += bytes.len() as u64;
                         write_out(&mut out, &bytes, display)?;
+                        written += bytes.len() as u64;
                     }
                     (Piece::Oversized { pointer, bytes, line, .. }, _) => {
                         report.bytes += bytes;
@@ -471,13 +595,23 @@ impl HarScanner {
                         report.entries += u64::from(unit.entry.is_some());
                         let Some(outcome) = outcome else {
                             write_out(&mut out, &unit.bytes, display)?;
+                            written += unit.bytes.len() as u64;
                             continue;
                         };
                         if sanitizing {
                             if let Some(first) = outcome.errors.first() {
                                 return Err(Stop::Output(format!("{display}: {first}; no output written")));
                             }
-                            write_out(&mut out, &splice(&unit.bytes, &outcome.edits), display)?;
+                            let bytes = splice(&unit.bytes, &outcome.edits);
+                            write_out(&mut out, &bytes, display)?;
+                            found.spans.push(UnitSpan {
+                                start: written,
+                                end: written + bytes.len() as u64,
+                                pointer: unit.pointer.clone(),
+                                entry: unit.entry,
+                                line: unit.line,
+                            });
+                            written += bytes.len() as u64;
                         }
                         for (pattern, k) in outcome.known {
                             found.known.entry(pattern).or_insert(k);
@@ -486,7 +620,7 @@ impl HarScanner {
                             found.units_with_decoded_bodies.insert(unit.pointer.clone());
                         }
                         report.findings.extend(outcome.findings);
-                        report.redactions.extend(outcome.redactions);
+                        report.absorb_redactions(outcome.redactions, self.options.list_redactions);
                         report.errors.extend(
                             outcome.errors.into_iter().map(|message| ScanError { path: display.to_string(), message }),
                         );
@@ -569,7 +703,9 @@ impl HarScanner {
                 let idx = targets.partition_point(|t| t.at <= m.start()) - 1;
                 let t = &targets[idx];
                 let range = m.start() - t.at..m.end() - t.at;
-                if range.end > t.text.len() {
+                // Inside a marker the first pass wrote, a "secret" such as `REDACTED` or a kind
+                // id is only the marker's own text.
+                if range.end > t.text.len() || inside_marker(&t.text, &range) {
                     continue;
                 }
                 let k = &known.entries[known.pattern_entry[m.pattern().as_usize()]];
@@ -593,10 +729,10 @@ impl HarScanner {
         let context = EntryContext::of(&root, in_entry);
         let resolved: Vec<Vec<Resolved>> = targets.iter().zip(hits).map(|(t, h)| self.resolve(&t.text, h)).collect();
         let mut url = context.url.clone();
-        let mut rewritten: Vec<Option<(String, Vec<usize>)>> = Vec::with_capacity(targets.len());
+        let mut rewritten: Vec<Option<Rewritten>> = Vec::with_capacity(targets.len());
         for (t, r) in targets.iter().zip(&resolved) {
             let new = (!r.is_empty()).then(|| self.rewrite(&t.text, r));
-            if t.pointer.ends_with("/request/url") {
+            if t.part == "request URL" {
                 if let Some((text, _)) = &new {
                     url = text.clone();
                 }
@@ -607,14 +743,18 @@ impl HarScanner {
         let mut line_index: Option<Vec<usize>> = None;
         for ((t, r), new) in targets.iter().zip(&resolved).zip(&rewritten) {
             let Some((new_text, markers)) = new else { continue };
-            for (res, &marker_at) in r.iter().zip(markers) {
+            let pointer = pointer_at(unit, &root, &t.span);
+            for (res, (marker_at, replacement)) in r.iter().zip(markers) {
+                let marker_at = *marker_at;
                 remember(&mut outcome.known, &t.text, res);
-                let marker = self.marker(&t.text, res);
+                // The report shows the marker alone, not the JWT header and claims before it.
+                let marker =
+                    replacement.find(MARKER_PREFIX).map_or(replacement.as_str(), |i| &replacement[i..]).to_string();
                 let kind_id = self.kind_id(res.winner.kind);
                 let name = res.winner.name.clone().or(t.name.map(str::to_string));
                 outcome.redactions.push(Redaction {
                     file: display.to_string(),
-                    location: t.pointer.clone(),
+                    location: pointer.clone(),
                     entry: unit.entry.map(|e| e as u64),
                     part: t.part.to_string(),
                     name: name.clone(),
@@ -642,9 +782,9 @@ impl HarScanner {
                     secret: &secret,
                     line,
                     column,
-                    context: context_around(new_text, marker_at, marker.len()),
+                    context: context_around(new_text, marker_at, replacement.len()),
                     har: HarContext {
-                        location: t.pointer.clone(),
+                        location: pointer.clone(),
                         entry: unit.entry.map(|e| e as u64),
                         part: t.part.to_string(),
                         name,
@@ -761,8 +901,8 @@ impl HarScanner {
         let mime_lower = mime.to_ascii_lowercase();
         let trimmed = text.trim_start();
         if mime_lower.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
-            if let Ok(root) = json::parse(text.as_bytes()) {
-                self.json_body_hits(&root, None, text, hits);
+            if let Some(found) = self.json_body_hits(text) {
+                hits.extend(found);
                 return;
             }
         }
@@ -777,44 +917,44 @@ impl HarScanner {
         }
     }
 
-    fn json_body_hits(&self, node: &Node, key: Option<&str>, text: &str, hits: &mut Vec<Hit>) {
-        match &node.value {
-            Value::Object(members) => {
-                for (k, v) in members {
-                    self.json_body_hits(v, Some(k), text, hits);
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    self.json_body_hits(item, key, text, hits);
-                }
-            }
-            Value::String(s) => {
-                let inner = node.span.start + 1..node.span.end - 1;
-                let raw = &text[inner.clone()];
-                if let Some(name) = key {
-                    if let Some(tier) = self.names.tier(name) {
-                        if FieldNames::value_qualifies(name, s) {
+    /// Secret-named fields and URLs in a JSON body; `None` if the body is not JSON.
+    fn json_body_hits(&self, text: &str) -> Option<Vec<Hit>> {
+        let mut hits = Vec::new();
+        json::visit_strings(text.as_bytes(), &mut |key, content, escaped| {
+            let raw = &text[content.clone()];
+            if let Some(key) = key {
+                let key_raw = &text[key];
+                let name = if key_raw.contains('\\') {
+                    json::decode_content(key_raw).map(Cow::Owned)
+                } else {
+                    Some(Cow::Borrowed(key_raw))
+                };
+                if let Some(name) = name {
+                    if let Some(tier) = self.names.tier(&name) {
+                        let value =
+                            if escaped { json::decode_content(raw).map(Cow::Owned) } else { Some(Cow::Borrowed(raw)) };
+                        if let Some(value) = value.filter(|v| FieldNames::value_qualifies(&name, v)) {
                             let kind = if tier == Tier::Secret { &SENSITIVE_FIELD } else { &CORRELATION_FIELD };
-                            let secret = (raw != s.as_ref()).then(|| s.as_bytes().to_vec());
-                            hits.push(builtin_hit(inner, kind, name, secret, tier == Tier::Secret));
+                            let secret = escaped.then(|| value.as_bytes().to_vec());
+                            hits.push(builtin_hit(content, kind, &name, secret, tier == Tier::Secret));
                             return;
                         }
                     }
                 }
-                // A URL in a JSON value (`redirect_uri`, `next`) can carry tokens too; its
-                // offsets map straight onto the body only when nothing in it is escaped.
-                if raw == s.as_ref() && policy::looks_like_url(raw) {
-                    let mut url_hits = Vec::new();
-                    self.url_hits(raw, 0, &mut url_hits);
-                    for mut h in url_hits {
-                        h.range = h.range.start + inner.start..h.range.end + inner.start;
-                        hits.push(h);
-                    }
+            }
+            // A URL in a JSON value (`redirect_uri`, `next`) can carry tokens too; its
+            // offsets map straight onto the body only when nothing in it is escaped.
+            if !escaped && policy::looks_like_url(raw) {
+                let mut url_hits = Vec::new();
+                self.url_hits(raw, 0, &mut url_hits);
+                for mut h in url_hits {
+                    h.range = h.range.start + content.start..h.range.end + content.start;
+                    hits.push(h);
                 }
             }
-            _ => {}
-        }
+        })
+        .ok()?;
+        Some(hits)
     }
 
     /// Merges overlapping hits; the strongest names the merged range.
@@ -873,20 +1013,21 @@ impl HarScanner {
     }
 
     /// `text` with every resolved range replaced; also where each replacement starts.
-    fn rewrite(&self, text: &str, resolved: &[Resolved]) -> (String, Vec<usize>) {
+    fn rewrite(&self, text: &str, resolved: &[Resolved]) -> Rewritten {
         let mut out = String::with_capacity(text.len());
-        let mut positions = Vec::with_capacity(resolved.len());
+        let mut replacements = Vec::with_capacity(resolved.len());
         let mut last = 0;
         for res in resolved {
             let start = floor_char_boundary(text, res.range.start.max(last));
             let end = ceil_char_boundary(text, res.range.end);
             out.push_str(&text[last.min(start)..start]);
-            positions.push(out.len());
-            out.push_str(&self.marker(text, res));
+            let replacement = self.marker(text, res);
+            replacements.push((out.len(), replacement.clone()));
+            out.push_str(&replacement);
             last = end;
         }
         out.push_str(&text[last..]);
-        (out, positions)
+        (out, replacements)
     }
 
     fn finding(&self, p: FindingParts) -> Finding {
@@ -1119,7 +1260,6 @@ fn collect_targets<'n>(
             if matches!(role, Role::Other) && value.len() < 8 {
                 return;
             }
-            let pointer = pointer_for(unit, segs);
             let mut base64 = false;
             let text: Cow<'n, str> = if let Role::Body(_) = role {
                 let encoded = parent.and_then(|p| p.str_of("encoding")).is_some_and(|e| e.eq_ignore_ascii_case("base64"))
@@ -1133,6 +1273,7 @@ fn collect_targets<'n>(
                         Ok(None) => return,
                         Err(message) => {
                             let line = unit.line + newlines(&unit.bytes[..node.span.start]);
+                            let pointer = pointer_for(unit, segs);
                             errors.push(format!("{message} at {pointer} (line {line})"));
                             return;
                         }
@@ -1143,7 +1284,7 @@ fn collect_targets<'n>(
             } else {
                 Cow::Borrowed(value.as_ref())
             };
-            out.push(Target { pointer, span: node.span.clone(), part, name, role, text, base64, at: 0 });
+            out.push(Target { span: node.span.clone(), part, name, role, text, base64, at: 0 });
         }
         _ => {}
     }
@@ -1186,12 +1327,6 @@ fn classify<'n>(
             (Role::Body(parent.and_then(|p| p.str_of("mimeType")).unwrap_or("")), "response body", None)
         }
         [K("_webSocketMessages"), I(_), K("data")] => (Role::Body(""), "WebSocket message", None),
-        // Names, and fields that only ever hold protocol words, dates and addresses.
-        [.., K("headers" | "cookies" | "queryString" | "params"), I(_), K("name")] => return None,
-        [.., K(
-            "startedDateTime" | "httpVersion" | "method" | "mimeType" | "statusText" | "serverIPAddress" | "connection"
-            | "pageref" | "_resourceType" | "_priority" | "encoding" | "expires" | "sameSite" | "domain" | "path",
-        )] => return None,
         _ => (Role::Other, "value", None),
     })
 }
@@ -1243,6 +1378,36 @@ fn pointer_for(unit: &Unit, segs: &[Seg]) -> String {
         match seg {
             Seg::Key(k) => json::push_pointer_token(&mut pointer, k),
             Seg::Index(i) => pointer.push_str(&i.to_string()),
+        }
+    }
+    pointer
+}
+
+/// The JSON pointer of the value at `span`, found by descending from the root: computed only
+/// for the few values that hold a secret, rather than for every value searched.
+fn pointer_at(unit: &Unit, root: &Node, span: &Range<usize>) -> String {
+    let mut pointer = unit.pointer.clone();
+    let inside = |n: &Node| n.span.start <= span.start && span.end <= n.span.end;
+    let mut node = root;
+    while node.span != *span {
+        match &node.value {
+            Value::Object(members) => match members.iter().find(|(_, v)| inside(v)) {
+                Some((key, value)) => {
+                    pointer.push('/');
+                    json::push_pointer_token(&mut pointer, key);
+                    node = value;
+                }
+                None => break,
+            },
+            Value::Array(items) => match items.iter().position(inside) {
+                Some(i) => {
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    node = &items[i];
+                }
+                None => break,
+            },
+            _ => break,
         }
     }
     pointer

@@ -24,72 +24,81 @@ pub struct FieldNames {
     extra: HashSet<String>,
 }
 
-const SECRET_NAMES: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "passphrase",
-    "secret",
-    "token",
-    "accesstoken",
-    "idtoken",
-    "refreshtoken",
-    "code",
-    "codeverifier",
-    "clientsecret",
-    "clientassertion",
-    "apikey",
-    "apisecret",
-    "apitoken",
-    "authtoken",
-    "authkey",
-    "samlresponse",
-    "session",
-    "sessionid",
-    "sessiontoken",
-    "sessionkey",
-    "sid",
-    "privatekey",
-    "secretkey",
-    "secretaccesskey",
-    "awssecretaccesskey",
-    "bearertoken",
-    "authorization",
-    "jwt",
-    "signature",
-    "sig",
-    "assertion",
-    "subjecttoken",
-    "devicecode",
-    "otp",
-];
+fn is_secret_name(n: &str) -> bool {
+    matches!(
+        n,
+        "password"
+            | "passwd"
+            | "pwd"
+            | "pass"
+            | "passphrase"
+            | "secret"
+            | "token"
+            | "accesstoken"
+            | "idtoken"
+            | "refreshtoken"
+            | "code"
+            | "codeverifier"
+            | "clientsecret"
+            | "clientassertion"
+            | "apikey"
+            | "apisecret"
+            | "apitoken"
+            | "authtoken"
+            | "authkey"
+            | "samlresponse"
+            | "session"
+            | "sessionid"
+            | "sessiontoken"
+            | "sessionkey"
+            | "sid"
+            | "privatekey"
+            | "secretkey"
+            | "secretaccesskey"
+            | "awssecretaccesskey"
+            | "bearertoken"
+            | "authorization"
+            | "jwt"
+            | "signature"
+            | "sig"
+            | "assertion"
+            | "subjecttoken"
+            | "devicecode"
+            | "otp"
+    )
+}
 
-const CORRELATION_NAMES: &[&str] = &[
-    "state",
-    "nonce",
-    "relaystate",
-    "samlrequest",
-    "csrf",
-    "xsrf",
-    "csrftoken",
-    "xsrftoken",
-    "csrfmiddlewaretoken",
-    "authenticitytoken",
-    "requestverificationtoken",
-];
+fn is_correlation_name(n: &str) -> bool {
+    matches!(
+        n,
+        "state"
+            | "nonce"
+            | "relaystate"
+            | "samlrequest"
+            | "csrf"
+            | "xsrf"
+            | "csrftoken"
+            | "xsrftoken"
+            | "csrfmiddlewaretoken"
+            | "authenticitytoken"
+            | "requestverificationtoken"
+    )
+}
 
 /// Names that end like a secret's but are not one.
-const NOT_SECRET_NAMES: &[&str] = &[
-    "tokentype",
-    "tokentypehint",
-    "tokenendpoint",
-    "tokenurl",
-    "nexttoken",
-    "pagetoken",
-    "nextpagetoken",
-    "continuationtoken",
-];
+fn is_not_secret_name(n: &str) -> bool {
+    matches!(
+        n,
+        "tokentype"
+            | "tokentypehint"
+            | "tokenendpoint"
+            | "tokenurl"
+            | "nexttoken"
+            | "pagetoken"
+            | "nextpagetoken"
+            | "continuationtoken"
+    )
+}
 
 impl FieldNames {
     /// The built-in list plus the user's own (`--redact-name`), matched the same way.
@@ -99,20 +108,21 @@ impl FieldNames {
 
     /// The tier of a field, or `None` if its name says nothing.
     pub fn tier(&self, name: &str) -> Option<Tier> {
-        let n = normalise(name);
+        let normalised = Normalised::new(name);
+        let n = normalised.as_str();
         if n.is_empty() {
             return None;
         }
-        if self.extra.contains(&n) {
+        if !self.extra.is_empty() && self.extra.contains(n) {
             return Some(Tier::Secret);
         }
-        if CORRELATION_NAMES.contains(&n.as_str()) || n.ends_with("csrftoken") || n.ends_with("xsrftoken") {
+        if is_correlation_name(n) || n.ends_with("csrftoken") || n.ends_with("xsrftoken") {
             return Some(Tier::Correlation);
         }
-        if NOT_SECRET_NAMES.contains(&n.as_str()) {
+        if is_not_secret_name(n) {
             return None;
         }
-        if SECRET_NAMES.contains(&n.as_str())
+        if is_secret_name(n)
             || ["token", "secret", "password", "apikey", "signature", "sessionid", "privatekey"]
                 .iter()
                 .any(|s| n.ends_with(s))
@@ -128,17 +138,39 @@ impl FieldNames {
         if trivial_value(v) {
             return false;
         }
-        let n = normalise(name);
+        // Documented examples (`...EXAMPLE`) and templates (`<token>`, `${TOKEN}`, `{{ token }}`)
+        // are not secrets under any name.
+        let template = (v.starts_with('<') && v.ends_with('>'))
+            || v.starts_with("${")
+            || v.starts_with("{{")
+            || (v.starts_with('%') && v.ends_with('%'));
+        if template || crate::filters::is_documented_example(v.as_bytes(), true) {
+            return false;
+        }
+        let normalised = Normalised::new(name);
+        let n = normalised.as_str();
+        let password_like = n.contains("pass") || n == "pwd" || n == "otp";
         let min = if n == "code" {
             // Error codes (`"code": "invalid_grant"`, `code=404`) share the name with OAuth
             // authorisation codes, which are long random strings.
             10
-        } else if n.contains("pass") || n == "pwd" || n == "otp" {
+        } else if password_like {
             1
         } else {
             6
         };
         if v.len() < min {
+            return false;
+        }
+        // A number under a token or session name is an id or a timestamp (analytics `sid`);
+        // `YOUR_API_KEY` and the like are placeholders. Passwords are exempt from the second
+        // test: a real one can be a plain word.
+        // A long random value is never a placeholder, whatever characters it happens to lack.
+        let random = v.len() >= 24 && crate::filters::shannon_entropy(v.as_bytes()) >= 3.5;
+        if !password_like
+            && (v.bytes().all(|b| b.is_ascii_digit())
+                || (!random && crate::filters::looks_like_placeholder(v.as_bytes())))
+        {
             return false;
         }
         !(n == "code" && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_lowercase() || b == b'_'))
@@ -149,6 +181,65 @@ impl FieldNames {
 /// `access.token` are one name.
 pub fn normalise(name: &str) -> String {
     name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// [`normalise`] without allocating for the short ASCII names that nearly every header, field
+/// and JSON key has; this runs for every key of every JSON body.
+pub struct Normalised {
+    inline: [u8; 48],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl Normalised {
+    pub fn new(name: &str) -> Self {
+        let mut n = Normalised { inline: [0; 48], len: 0, heap: None };
+        if name.is_ascii() {
+            for b in name.bytes().filter(u8::is_ascii_alphanumeric) {
+                if n.len == n.inline.len() {
+                    n.heap = Some(normalise(name));
+                    return n;
+                }
+                n.inline[n.len] = b.to_ascii_lowercase();
+                n.len += 1;
+            }
+        } else {
+            n.heap = Some(normalise(name));
+        }
+        n
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // Only ASCII alphanumerics were copied in.
+            None => std::str::from_utf8(&self.inline[..self.len]).unwrap_or(""),
+        }
+    }
+}
+
+/// Lower case ASCII of a short name, without allocating.
+struct Lower {
+    inline: [u8; 64],
+    len: usize,
+}
+
+impl Lower {
+    fn new(name: &str) -> Option<Self> {
+        let t = name.trim();
+        if t.len() > 64 || !t.is_ascii() {
+            return None;
+        }
+        let mut l = Lower { inline: [0; 64], len: t.len() };
+        for (i, b) in t.bytes().enumerate() {
+            l.inline[i] = b.to_ascii_lowercase();
+        }
+        Some(l)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.inline[..self.len]).unwrap_or("")
+    }
 }
 
 /// Empty, a literal like `null`, a mask such as `********`, or already redacted.
@@ -179,8 +270,9 @@ pub enum HeaderClass {
 }
 
 pub fn header_class(name: &str) -> HeaderClass {
-    let lower = name.trim().to_ascii_lowercase();
-    match lower.as_str() {
+    let Some(lower) = Lower::new(name) else { return HeaderClass::Plain };
+    let lower = lower.as_str();
+    match lower {
         "authorization" | "proxy-authorization" => return HeaderClass::Auth,
         "cookie" => return HeaderClass::Cookie,
         "set-cookie" | "set-cookie2" => return HeaderClass::SetCookie,
@@ -193,7 +285,8 @@ pub fn header_class(name: &str) -> HeaderClass {
         }
         _ => {}
     }
-    let n = normalise(&lower);
+    let normalised = Normalised::new(lower);
+    let n = normalised.as_str();
     if n.contains("csrf") || n.contains("xsrf") || n == "xrequestverificationtoken" {
         return HeaderClass::Credential(Tier::Correlation);
     }
@@ -214,7 +307,7 @@ pub fn header_class(name: &str) -> HeaderClass {
         "xsessionid",
         "xsessiontoken",
     ];
-    if credential.contains(&n.as_str())
+    if credential.contains(&n)
         || ["token", "secret", "apikey", "password", "sessionid", "authkey"].iter().any(|s| n.ends_with(s))
     {
         return HeaderClass::Credential(Tier::Secret);
@@ -474,6 +567,15 @@ mod tests {
         assert!(FieldNames::value_qualifies("password", "hunter2"));
         assert!(!FieldNames::value_qualifies("password", "********"));
         assert!(!FieldNames::value_qualifies("token", "[REDACTED:bearer-token:abc123]"));
+        assert!(!FieldNames::value_qualifies("sid", "1702999285"), "analytics session start time");
+        assert!(!FieldNames::value_qualifies("access_token", "<redacted>"));
+        assert!(!FieldNames::value_qualifies("github_token", "ghp_EXAMPLEEXAMPLEEXAMPLE"));
+        assert!(FieldNames::value_qualifies("otp", "492817"));
+        assert!(!FieldNames::value_qualifies("api_key", "YOUR_API_KEY"));
+        assert!(
+            FieldNames::value_qualifies("access_token", "XztKKbSO_XgGwEmFUNavLAYOPaJSDggktLxZ-QwVSyn"),
+            "no digits"
+        );
     }
 
     #[test]

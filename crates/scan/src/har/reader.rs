@@ -108,9 +108,11 @@ impl Splitter<'_> {
         if self.eof {
             return Ok(false);
         }
-        self.buf.clear();
         self.pos = 0;
-        self.buf.resize(READ_SIZE, 0);
+        // Only a short read leaves the buffer shorter than a read; zero-fill just that part.
+        if self.buf.len() < READ_SIZE {
+            self.buf.resize(READ_SIZE, 0);
+        }
         loop {
             match self.input.read(&mut self.buf) {
                 Ok(0) => {
