@@ -253,8 +253,81 @@ struct KnownSet {
     /// for any known secret is the second pass's main cost, and these are many times faster
     /// than the automaton there. Empty when the CPU or the pattern count does not allow them.
     quick: Vec<aho_corasick::packed::Searcher>,
+    /// For more patterns than a few SIMD searchers hold: one pass with hashed prefixes.
+    prefixes: Option<PrefixFilter>,
+    patterns: Vec<Vec<u8>>,
     units_with_decoded_bodies: std::collections::HashSet<String>,
     longest_pattern: usize,
+}
+
+/// Finds every occurrence of many strings of at least [`PREFIX_LEN`] bytes in one pass: the
+/// six bytes at every `stride`-th position are hashed into a bitmap of the patterns' six-byte
+/// windows at offsets `0..stride`, and only the rare hits are compared. Its cost does not grow
+/// with the number of patterns, where each SIMD searcher adds a pass over the data.
+struct PrefixFilter {
+    bits: Vec<u64>,
+    /// Six-byte window -> (pattern, offset of the window in the pattern).
+    by_window: HashMap<u64, Vec<(usize, usize)>>,
+    stride: usize,
+}
+
+const PREFIX_LEN: usize = 6;
+const PREFIX_BITS: u32 = 22;
+
+impl PrefixFilter {
+    fn new(patterns: &[Vec<u8>]) -> Option<Self> {
+        let shortest = patterns.iter().map(Vec::len).min()?;
+        if shortest < PREFIX_LEN {
+            return None;
+        }
+        // Every match must contain a window starting at a scanned position.
+        let stride = (shortest - PREFIX_LEN + 1).min(4);
+        let mut bits = vec![0u64; 1 << (PREFIX_BITS - 6)];
+        let mut by_window: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
+        for (id, p) in patterns.iter().enumerate() {
+            for offset in 0..stride {
+                let key = prefix_key(&p[offset..offset + PREFIX_LEN]);
+                let h = prefix_hash(key);
+                bits[h >> 6] |= 1 << (h & 63);
+                by_window.entry(key).or_default().push((id, offset));
+            }
+        }
+        Some(PrefixFilter { bits, by_window, stride })
+    }
+
+    fn for_each_match(&self, haystack: &[u8], patterns: &[Vec<u8>], f: &mut dyn FnMut(usize)) {
+        if haystack.len() < PREFIX_LEN {
+            return;
+        }
+        let last = haystack.len() - PREFIX_LEN;
+        let mut i = 0;
+        while i <= last {
+            let key = if i + 8 <= haystack.len() {
+                u64::from_le_bytes(haystack[i..i + 8].try_into().expect("eight bytes")) & 0xFFFF_FFFF_FFFF
+            } else {
+                prefix_key(&haystack[i..i + PREFIX_LEN])
+            };
+            let h = prefix_hash(key);
+            if self.bits[h >> 6] & (1 << (h & 63)) != 0 {
+                if let Some(candidates) = self.by_window.get(&key) {
+                    for &(id, offset) in candidates {
+                        if i >= offset && haystack[i - offset..].starts_with(&patterns[id]) {
+                            f(i - offset);
+                        }
+                    }
+                }
+            }
+            i += self.stride;
+        }
+    }
+}
+
+fn prefix_key(bytes: &[u8]) -> u64 {
+    bytes.iter().take(PREFIX_LEN).enumerate().fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << (8 * i)))
+}
+
+fn prefix_hash(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PREFIX_BITS)) as usize
 }
 
 impl KnownSet {
@@ -277,7 +350,7 @@ impl KnownSet {
             .build(&patterns)
             .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns))
             .ok()?;
-        let quick = if patterns.len() <= 32 * QUICK_GROUPS {
+        let teddy = |patterns: &[Vec<u8>]| -> Vec<aho_corasick::packed::Searcher> {
             patterns
                 .chunks(32)
                 .map(|group| {
@@ -289,17 +362,37 @@ impl KnownSet {
                 })
                 .collect::<Option<Vec<_>>>()
                 .unwrap_or_default()
+        };
+        // Up to two SIMD searchers beat the prefix filter; past that, one pass of the filter
+        // beats several searchers.
+        let (quick, prefixes) = if patterns.len() <= 64 {
+            (teddy(&patterns), None)
         } else {
-            Vec::new()
+            match PrefixFilter::new(&patterns) {
+                Some(filter) => (Vec::new(), Some(filter)),
+                None if patterns.len() <= 32 * QUICK_GROUPS => (teddy(&patterns), None),
+                None => (Vec::new(), None),
+            }
         };
         let units_with_decoded_bodies = first.units_with_decoded_bodies;
         let longest_pattern = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        Some(KnownSet { entries, pattern_entry, automaton, quick, units_with_decoded_bodies, longest_pattern })
+        Some(KnownSet {
+            entries,
+            pattern_entry,
+            automaton,
+            quick,
+            prefixes,
+            patterns,
+            units_with_decoded_bodies,
+            longest_pattern,
+        })
     }
 
     /// Calls `f` with the start of every match of any known secret in `haystack`.
     fn for_each_match(&self, haystack: &[u8], f: &mut dyn FnMut(usize)) {
-        if self.quick.is_empty() {
+        if let Some(prefixes) = &self.prefixes {
+            prefixes.for_each_match(haystack, &self.patterns, f);
+        } else if self.quick.is_empty() {
             self.automaton.find_iter(haystack).for_each(|m| f(m.start()));
         } else {
             for searcher in &self.quick {
@@ -313,7 +406,11 @@ impl KnownSet {
         if self.units_with_decoded_bodies.contains(&unit.pointer) {
             return true;
         }
-        if self.quick.is_empty() {
+        if let Some(prefixes) = &self.prefixes {
+            let mut found = false;
+            prefixes.for_each_match(&unit.bytes, &self.patterns, &mut |_| found = true);
+            found
+        } else if self.quick.is_empty() {
             self.automaton.is_match(&unit.bytes)
         } else {
             self.quick.iter().any(|s| s.find(&unit.bytes).is_some())
@@ -1411,4 +1508,43 @@ fn pointer_at(unit: &Unit, root: &Node, span: &Range<usize>) -> String {
         }
     }
     pointer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_filter_finds_what_a_plain_search_finds() {
+        // 100 token-like patterns, some sharing prefixes, planted at known places including
+        // the very end of the haystack.
+        for min_extra in [0usize, 5] {
+            check_prefix_filter(
+                (0..100u32)
+                    .map(|i| {
+                        format!("tok{:03}x{}{}", i % 70, "q".repeat((i % 9) as usize), "z".repeat(min_extra))
+                            .into_bytes()
+                    })
+                    .collect(),
+            );
+        }
+    }
+
+    fn check_prefix_filter(patterns: Vec<Vec<u8>>) {
+        let filter = PrefixFilter::new(&patterns).expect("all patterns are long enough");
+        let mut haystack = b"padding ".repeat(50);
+        for p in patterns.iter().step_by(7) {
+            haystack.extend_from_slice(b" \"");
+            haystack.extend_from_slice(p);
+        }
+        haystack.extend_from_slice(&patterns[99]);
+        let mut found = Vec::new();
+        filter.for_each_match(&haystack, &patterns, &mut |at| found.push(at));
+        found.sort_unstable();
+        found.dedup();
+        let expected: Vec<usize> =
+            (0..haystack.len()).filter(|&i| patterns.iter().any(|p| haystack[i..].starts_with(p))).collect();
+        assert_eq!(found, expected, "stride {}", filter.stride);
+        assert!(PrefixFilter::new(&[b"short".to_vec()]).is_none());
+    }
 }
