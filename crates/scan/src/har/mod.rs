@@ -344,11 +344,12 @@ impl KnownSet {
             pattern_entry.push(entries.len());
             entries.push(known);
         }
+        // Only the few units the filters flag are searched with this, so the compact NFA
+        // (its memory grows with the patterns, a DFA's many times faster) is the right kind.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&patterns)
-            .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns))
             .ok()?;
         let teddy = |patterns: &[Vec<u8>]| -> Vec<aho_corasick::packed::Searcher> {
             patterns
