@@ -915,10 +915,10 @@ impl HarScanner {
     fn apply_policy(&self, t: &Target, hits: &mut Vec<Hit>) {
         let text = t.text.as_ref();
         match t.role {
-            Role::Url => self.url_hits(text, 0, hits),
+            Role::Url => self.url_hits(text, hits),
             Role::Other => {
                 if policy::looks_like_url(text) {
-                    self.url_hits(text, 0, hits);
+                    self.url_hits(text, hits);
                 }
             }
             Role::Param(name) => self.field_hit(name, text, 0..text.len(), true, hits),
@@ -961,14 +961,14 @@ impl HarScanner {
                     };
                     hits.push(builtin_hit(range, kind, name, None, tier == Tier::Secret));
                 }
-                HeaderClass::Url => self.url_hits(text, 0, hits),
+                HeaderClass::Url => self.url_hits(text, hits),
                 HeaderClass::Plain => {}
             },
             Role::Body(mime) => self.body_hits(text, mime, hits),
         }
     }
 
-    fn url_hits(&self, text: &str, base: usize, hits: &mut Vec<Hit>) {
+    fn url_hits(&self, text: &str, hits: &mut Vec<Hit>) {
         let (params, password) = policy::url_parts(text);
         for p in params {
             self.field_hit(&p.name, text, p.value, true, hits);
@@ -976,7 +976,6 @@ impl HarScanner {
         if let Some(range) = password {
             let decoded = policy::percent_decode(&text[range.clone()]);
             if !policy::trivial_value(&decoded) {
-                let range = range.start + base..range.end + base;
                 hits.push(builtin_hit(range, &URL_PASSWORD, "userinfo", Some(decoded.into_bytes()), true));
             }
         }
@@ -1044,7 +1043,7 @@ impl HarScanner {
             // offsets map straight onto the body only when nothing in it is escaped.
             if !escaped && policy::looks_like_url(raw) {
                 let mut url_hits = Vec::new();
-                self.url_hits(raw, 0, &mut url_hits);
+                self.url_hits(raw, &mut url_hits);
                 for mut h in url_hits {
                     h.range = h.range.start + content.start..h.range.end + content.start;
                     hits.push(h);
