@@ -59,6 +59,10 @@ import time
 import urllib.parse
 import zlib
 
+# The corpus generator's token helpers: one definition of GitHub's checksum format.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gen_corpus import gh_token, rstr  # noqa: E402
+
 GEN_VERSION = 1
 MIB = 1024 * 1024
 
@@ -125,10 +129,6 @@ SEC_CH_UA = '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'
 # --------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------
-def rstr(rng, alphabet, n):
-    return "".join(rng.choices(alphabet, k=n))
-
-
 def sha256(s):
     if isinstance(s, str):
         s = s.encode()
@@ -143,21 +143,6 @@ def jesc(s):
 def uuid4(rng):
     h = rstr(rng, HEX, 32)
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{rng.choice('89ab')}{h[17:20]}-{h[20:32]}"
-
-
-def b62_encode(n):
-    if n == 0:
-        return "0"
-    out = []
-    while n:
-        n, r = divmod(n, 62)
-        out.append(ALNUM[r])
-    return "".join(reversed(out))
-
-
-def gh_token(rng, prefix="ghp"):
-    r = rstr(rng, ALNUM, 30)
-    return f"{prefix}_{r}{b62_encode(zlib.crc32(r.encode())).rjust(6, '0')}"
 
 
 def b64url_nopad(b):
@@ -853,7 +838,7 @@ class HarGen:
         rng = self.rng
         p = self.draw("provider_deck", PROVIDERS)
         if p == "github-pat":
-            v = gh_token(rng)
+            v = gh_token(rng, "ghp")
             return p, v, [], {"github_token": v}, f'var GITHUB_TOKEN="{v}";'
         if p == "aws":
             kid, sec = aws_pair(rng)
@@ -884,7 +869,7 @@ class HarGen:
             elif site == "bearer-provider":
                 kind = rng.choice(["github-pat", "stripe-secret-key", "slack-bot-token"])
                 if kind == "github-pat":
-                    v = gh_token(rng)
+                    v = gh_token(rng, "ghp")
                     hv, host_url = f"token {v}", f"https://api.github.com/repos/{self.org}/{rng.choice(PRODUCTS)}/pulls?state=open&per_page=50"
                 elif kind == "stripe-secret-key":
                     v = stripe_live(rng)

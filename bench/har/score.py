@@ -36,12 +36,23 @@ import base64
 import binascii
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import sys
 import urllib.parse
 from collections import Counter, defaultdict
+
+# The corpus benchmark's report and /usr/bin/time readers, shared. That module is also called
+# score.py, so it is loaded by path.
+_spec = importlib.util.spec_from_file_location(
+    "corpus_score", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "score.py")
+)
+_corpus_score = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_corpus_score)
+_load_json_or_lines = _corpus_score._load_json_or_lines
+parse_time_v = _corpus_score.parse_time_v
 
 # ----------------------------------------------------------------------------------------
 # truth
@@ -74,25 +85,6 @@ def sha256(s):
 # ----------------------------------------------------------------------------------------
 # parsers: yield dicts {sha: [..], line, location, rule}
 # ----------------------------------------------------------------------------------------
-def _load_json_or_lines(path):
-    with open(path, "rb") as fh:
-        raw = fh.read().decode("utf-8", "replace").strip()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        out = []
-        for line in raw.splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-        return out
-
-
 def parse_keywatch(path):
     d = _load_json_or_lines(path)
     if d is None:
@@ -295,24 +287,6 @@ def residual(har_path, truth_path):
 # ----------------------------------------------------------------------------------------
 # timing table
 # ----------------------------------------------------------------------------------------
-def parse_time_v(path):
-    wall = rss = rc = None
-    try:
-        with open(path, errors="replace") as fh:
-            for line in fh:
-                line = line.strip()
-                if line.startswith("Elapsed (wall clock) time"):
-                    parts = [float(x) for x in line.rsplit(": ", 1)[1].split(":")]
-                    wall = sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
-                elif line.startswith("Maximum resident set size"):
-                    rss = int(line.rsplit(": ", 1)[1]) / 1024.0
-                elif line.startswith("Exit status:"):
-                    rc = int(line.rsplit(": ", 1)[1])
-    except OSError:
-        pass
-    return wall, rss, rc
-
-
 def median(xs):
     xs = sorted(xs)
     if not xs:
