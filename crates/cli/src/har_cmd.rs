@@ -8,13 +8,13 @@ use keywatch_model::{ScanError, ScanStats};
 use keywatch_scan::har::{FileReport, HarOptions, HarScanner};
 use rayon::prelude::*;
 use serde_json::json;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::Config;
 use crate::output::{self, Report};
-use crate::scan_cmd::{load_rules, size_option};
+use crate::scan_cmd::{load_rules, size_option, sort_findings};
 use crate::{exit, Format, Global};
 
 const SCAN_ABOUT: &str = "Find secrets in HTTP Archive (HAR) files.\n\n\
@@ -158,8 +158,11 @@ fn build_scanner(
     HarScanner::new(rules, keep_invalid, options)
 }
 
+/// An input file, and its path relative to the directory it was found in (directory mode).
+type HarFile = (PathBuf, Option<PathBuf>);
+
 /// Expands directories into the `.har` files under them, sorted; files are kept as given.
-fn har_files(paths: &[PathBuf], errors: &mut Vec<ScanError>) -> Vec<(PathBuf, Option<PathBuf>)> {
+fn har_files(paths: &[PathBuf], errors: &mut Vec<ScanError>) -> Vec<HarFile> {
     let mut out = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
@@ -252,53 +255,31 @@ fn scan(global: &Global, args: &HarScanArgs) -> Result<u8> {
             Err(e) => errors.push(ScanError { path: String::new(), message: format!("{e:#}") }),
         }
     }
-    findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.path.cmp(&b.path)).then_with(|| a.line.cmp(&b.line))
-    });
+    sort_findings(&mut findings);
     stats.findings = findings.len() as u64;
     stats.errors = errors.len() as u64;
     stats.seconds = started.elapsed().as_secs_f64();
     let report = Report { findings, errors, skipped: Vec::new(), stats };
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = Format::resolve(args.format, to_terminal);
-    let rendered = output::render(&report, format, global.color(to_terminal), verbosity(global));
-    match &args.output {
-        Some(path) => output::write_atomically(path, rendered.as_bytes())?,
-        None => output::write_stdout(rendered.as_bytes())?,
-    }
-    if format != Format::Human && !global.quiet {
-        output::print_errors_to_stderr(&report, global.color(std::io::stderr().is_terminal()));
-    }
     let nothing_read = report.stats.files == 0 || (report.stats.bytes == 0 && !report.errors.is_empty());
-    Ok(if nothing_read || (args.strict && !report.errors.is_empty()) {
-        exit::TROUBLE
-    } else if report.findings.is_empty() {
-        exit::CLEAN
-    } else {
-        exit::FOUND
-    })
+    output::deliver(&report, args.format, args.output.as_deref(), global, nothing_read, args.strict)
 }
 
-fn verbosity(global: &Global) -> output::Verbosity {
-    match (global.quiet, global.verbose) {
-        (true, _) => output::Verbosity::Quiet,
-        (false, 0) => output::Verbosity::Normal,
-        _ => output::Verbosity::Verbose,
+/// The .har files of `sanitize` and `--check`, and the paths that could not be read; an
+/// error if there is nothing at all to work on.
+fn sanitize_inputs(paths: &[PathBuf]) -> Result<(Vec<HarFile>, Vec<ScanError>)> {
+    let mut errors = Vec::new();
+    let files = har_files(paths, &mut errors);
+    if files.is_empty() && errors.is_empty() {
+        bail!("no .har files under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
+    Ok((files, errors))
 }
 
 /// `--check`: scan only; any finding or unreadable file fails.
 fn check(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
     let scanner = build_scanner(global, &args.common, false, false, false)?;
-    let mut errors = Vec::new();
-    let files = har_files(&args.paths, &mut errors);
-    if files.is_empty() && errors.is_empty() {
-        bail!(
-            "no .har files under {}",
-            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
+    let (files, errors) = sanitize_inputs(&args.paths)?;
     let results: Vec<(String, Result<FileReport>)> =
         files.par_iter().map(|(path, _)| (display_name(path), scan_input(&scanner, path))).collect();
     let mut dirty = false;
@@ -375,7 +356,7 @@ enum Destination {
     Stdout,
 }
 
-fn destinations(args: &HarSanitizeArgs, files: &[(PathBuf, Option<PathBuf>)]) -> Result<Vec<Destination>> {
+fn destinations(args: &HarSanitizeArgs, files: &[HarFile]) -> Result<Vec<Destination>> {
     if args.in_place {
         if files.iter().any(|(p, _)| p.as_os_str() == "-") {
             bail!("--in-place cannot replace standard input");
@@ -422,14 +403,7 @@ struct Sanitized {
 fn sanitize(global: &Global, args: &HarSanitizeArgs) -> Result<u8> {
     let started = Instant::now();
     let scanner = build_scanner(global, &args.common, false, false, args.report)?;
-    let mut errors = Vec::new();
-    let files = har_files(&args.paths, &mut errors);
-    if files.is_empty() && errors.is_empty() {
-        bail!(
-            "no .har files under {}",
-            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
+    let (files, errors) = sanitize_inputs(&args.paths)?;
     let dests = destinations(args, &files)?;
     let results: Vec<Sanitized> = files
         .par_iter()

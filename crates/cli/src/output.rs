@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::Format;
@@ -42,6 +42,37 @@ pub fn render(report: &Report, format: Format, color: bool, verbosity: Verbosity
         Format::Sarif => sarif(report),
         Format::Csv => csv(report),
     }
+}
+
+/// Renders a report in the chosen format (human on a terminal, JSON when piped), writes it to
+/// `output` atomically or to standard output, and repeats errors on stderr for machine
+/// formats. Returns the exit code: trouble when `nothing_read` (or, with `strict`, any
+/// error), found when there are findings, clean otherwise.
+pub fn deliver(
+    report: &Report,
+    format: Option<Format>,
+    output: Option<&Path>,
+    global: &crate::Global,
+    nothing_read: bool,
+    strict: bool,
+) -> Result<u8> {
+    let to_terminal = output.is_none() && std::io::stdout().is_terminal();
+    let format = Format::resolve(format, to_terminal);
+    let rendered = render(report, format, global.color(to_terminal), Verbosity::of(global));
+    match output {
+        Some(path) => write_atomically(path, rendered.as_bytes())?,
+        None => write_stdout(rendered.as_bytes())?,
+    }
+    if format != Format::Human && !global.quiet {
+        print_errors_to_stderr(report, global.color(std::io::stderr().is_terminal()));
+    }
+    Ok(if nothing_read || (strict && !report.errors.is_empty()) {
+        crate::exit::TROUBLE
+    } else if report.findings.is_empty() {
+        crate::exit::CLEAN
+    } else {
+        crate::exit::FOUND
+    })
 }
 
 /// Writes to a temporary file beside `path`, then renames it into place, so a reader never
@@ -85,6 +116,17 @@ pub enum Verbosity {
     Normal,
     /// Plus every skipped input.
     Verbose,
+}
+
+impl Verbosity {
+    /// From the global `-q` / `-v` flags.
+    pub fn of(global: &crate::Global) -> Self {
+        match (global.quiet, global.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            _ => Verbosity::Verbose,
+        }
+    }
 }
 
 struct Paint(bool);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{parse_size, Config};
 use crate::output::{self, Report};
-use crate::{exit, Format, Global};
+use crate::{Format, Global};
 
 pub const LONG_ABOUT: &str = "Find secrets in files, directories, archives, standard input or git history.\n\n\
 Directories are walked in parallel, honouring .gitignore and .keywatchignore (--no-ignore to \
@@ -166,31 +166,8 @@ pub fn run(global: &Global, args: &ScanArgs) -> Result<u8> {
     };
     let report = Report { findings: collected.findings, errors: collected.errors, skipped: collected.skipped, stats };
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = Format::resolve(args.format, to_terminal);
-    let color = global.color(to_terminal);
-    let verbosity = match (global.quiet, global.verbose) {
-        (true, _) => output::Verbosity::Quiet,
-        (false, 0) => output::Verbosity::Normal,
-        _ => output::Verbosity::Verbose,
-    };
-    let rendered = output::render(&report, format, color, verbosity);
-    match &args.output {
-        Some(path) => output::write_atomically(path, rendered.as_bytes())?,
-        None => output::write_stdout(rendered.as_bytes())?,
-    }
-    if format != Format::Human && !global.quiet {
-        output::print_errors_to_stderr(&report, global.color(std::io::stderr().is_terminal()));
-    }
-
     let nothing_read = report.stats.files == 0 && report.stats.blobs == 0 && !report.errors.is_empty();
-    Ok(if nothing_read || (args.strict && !report.errors.is_empty()) {
-        exit::TROUBLE
-    } else if report.findings.is_empty() {
-        exit::CLEAN
-    } else {
-        exit::FOUND
-    })
+    output::deliver(&report, args.format, args.output.as_deref(), global, nothing_read, args.strict)
 }
 
 /// Runs the scan over every input; returns the git totals and the repositories that could
@@ -296,7 +273,8 @@ fn load_baseline(path: &Path) -> Result<HashSet<String>> {
     Ok(out)
 }
 
-fn sort_findings(findings: &mut [Finding]) {
+/// Most severe first, then by place.
+pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

@@ -106,12 +106,13 @@ impl<'a> Parser<'a> {
     }
 
     fn skip_ws(&mut self) {
-        while let Some(&b) = self.input.get(self.pos) {
-            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                break;
-            }
-            self.pos += 1;
-        }
+        skip_ws(self.input, &mut self.pos);
+    }
+
+    /// After an object member or array item.
+    fn separator(&mut self, close: u8, container: &str) -> Result<bool, JsonError> {
+        self.skip_ws();
+        separator(self.input, &mut self.pos, close, container).map_err(|m| self.error(&m))
     }
 
     fn value(&mut self, depth: usize) -> Result<Node<'a>, JsonError> {
@@ -200,15 +201,8 @@ impl<'a> Parser<'a> {
             let value = self.value(depth + 1)?;
             self.path.pop();
             members.push((key, value));
-            self.skip_ws();
-            match self.input.get(self.pos) {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Value::Object(members));
-                }
-                None => return Err(self.error("unexpected end of input in an object")),
-                Some(_) => return Err(self.error("expected ',' or '}' in an object")),
+            if !self.separator(b'}', "an object")? {
+                return Ok(Value::Object(members));
             }
         }
     }
@@ -230,15 +224,8 @@ impl<'a> Parser<'a> {
             let item = self.value(depth + 1)?;
             self.path.pop();
             items.push(item);
-            self.skip_ws();
-            match self.input.get(self.pos) {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                None => return Err(self.error("unexpected end of input in an array")),
-                Some(_) => return Err(self.error("expected ',' or ']' in an array")),
+            if !self.separator(b']', "an array")? {
+                return Ok(Value::Array(items));
             }
         }
     }
@@ -335,9 +322,12 @@ impl Visitor<'_, '_> {
     }
 
     fn skip_ws(&mut self) {
-        while matches!(self.input.get(self.pos), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.pos += 1;
-        }
+        skip_ws(self.input, &mut self.pos);
+    }
+
+    fn separator(&mut self, close: u8, container: &str) -> Result<bool, JsonError> {
+        self.skip_ws();
+        separator(self.input, &mut self.pos, close, container).map_err(|m| self.error(&m))
     }
 
     /// Skips a string at `pos`; returns its content range and whether it has escapes.
@@ -396,14 +386,8 @@ impl Visitor<'_, '_> {
                     self.pos += 1;
                     self.skip_ws();
                     self.value(depth + 1, Some(name))?;
-                    self.skip_ws();
-                    match self.input.get(self.pos) {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.error("expected ',' or '}'")),
+                    if !self.separator(b'}', "an object")? {
+                        return Ok(());
                     }
                 }
             }
@@ -417,14 +401,8 @@ impl Visitor<'_, '_> {
                 loop {
                     self.skip_ws();
                     self.value(depth + 1, key.clone())?;
-                    self.skip_ws();
-                    match self.input.get(self.pos) {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.error("expected ',' or ']'")),
+                    if !self.separator(b']', "an array")? {
+                        return Ok(());
                     }
                 }
             }
@@ -442,6 +420,29 @@ impl Visitor<'_, '_> {
             _ => return Err(self.error("expected a JSON value")),
         }
         Ok(())
+    }
+}
+
+fn skip_ws(input: &[u8], pos: &mut usize) {
+    while matches!(input.get(*pos), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        *pos += 1;
+    }
+}
+
+/// Reads the `,` or closing bracket after a member of `container`: `Ok(true)` if another
+/// member follows, `Ok(false)` at the end.
+fn separator(input: &[u8], pos: &mut usize, close: u8, container: &str) -> Result<bool, String> {
+    match input.get(*pos) {
+        Some(b',') => {
+            *pos += 1;
+            Ok(true)
+        }
+        Some(&b) if b == close => {
+            *pos += 1;
+            Ok(false)
+        }
+        None => Err(format!("unexpected end of input in {container}")),
+        Some(_) => Err(format!("expected ',' or '{}' in {container}", close as char)),
     }
 }
 

@@ -38,8 +38,6 @@ pub const DEFAULT_MAX_UNIT: usize = 256 << 20;
 const BATCH_BYTES: usize = 8 << 20;
 /// The sanitiser's second pass reads its spool in chunks of this size.
 const SPOOL_CHUNK: usize = 8 << 20;
-/// Up to this many groups of 32 known secrets are checked with SIMD searchers.
-const QUICK_GROUPS: usize = 24;
 /// Characters of sanitised value shown either side of a marker in a finding's context.
 const CONTEXT_CHARS: usize = 60;
 
@@ -249,9 +247,9 @@ struct KnownSet {
     entries: Vec<Known>,
     pattern_entry: Vec<usize>,
     automaton: AhoCorasick,
-    /// The same patterns in SIMD (Teddy) searchers of a few dozen each: checking every unit
-    /// for any known secret is the second pass's main cost, and these are many times faster
-    /// than the automaton there. Empty when the CPU or the pattern count does not allow them.
+    /// The same patterns in SIMD (Teddy) searchers of 32 each, for up to 64 patterns: checking
+    /// every unit for any known secret is the second pass's main cost, and these are many
+    /// times faster than the automaton there. Empty when the CPU does not allow them.
     quick: Vec<aho_corasick::packed::Searcher>,
     /// For more patterns than a few SIMD searchers hold: one pass with hashed prefixes.
     prefixes: Option<PrefixFilter>,
@@ -351,29 +349,20 @@ impl KnownSet {
             .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&patterns)
             .ok()?;
-        let teddy = |patterns: &[Vec<u8>]| -> Vec<aho_corasick::packed::Searcher> {
-            patterns
-                .chunks(32)
-                .map(|group| {
-                    aho_corasick::packed::Config::new()
-                        .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-                        .builder()
-                        .extend(group)
-                        .build()
-                })
-                .collect::<Option<Vec<_>>>()
-                .unwrap_or_default()
-        };
-        // Up to two SIMD searchers beat the prefix filter; past that, one pass of the filter
-        // beats several searchers.
+        // Up to two SIMD (Teddy) searchers of 32 beat the prefix filter; past that, one pass
+        // of the filter beats several searchers. The automaton is the fallback for CPUs
+        // without the SIMD the searchers need.
         let (quick, prefixes) = if patterns.len() <= 64 {
-            (teddy(&patterns), None)
+            let searchers = patterns.chunks(32).map(|group| {
+                aho_corasick::packed::Config::new()
+                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(group)
+                    .build()
+            });
+            (searchers.collect::<Option<Vec<_>>>().unwrap_or_default(), None)
         } else {
-            match PrefixFilter::new(&patterns) {
-                Some(filter) => (Vec::new(), Some(filter)),
-                None if patterns.len() <= 32 * QUICK_GROUPS => (teddy(&patterns), None),
-                None => (Vec::new(), None),
-            }
+            (Vec::new(), PrefixFilter::new(&patterns))
         };
         let units_with_decoded_bodies = first.units_with_decoded_bodies;
         let longest_pattern = patterns.iter().map(Vec::len).max().unwrap_or(0);
@@ -407,15 +396,9 @@ impl KnownSet {
         if self.units_with_decoded_bodies.contains(&unit.pointer) {
             return true;
         }
-        if let Some(prefixes) = &self.prefixes {
-            let mut found = false;
-            prefixes.for_each_match(&unit.bytes, &self.patterns, &mut |_| found = true);
-            found
-        } else if self.quick.is_empty() {
-            self.automaton.is_match(&unit.bytes)
-        } else {
-            self.quick.iter().any(|s| s.find(&unit.bytes).is_some())
-        }
+        let mut found = false;
+        self.for_each_match(&unit.bytes, &mut |_| found = true);
+        found
     }
 }
 
@@ -447,7 +430,8 @@ fn remember(known: &mut Vec<(Vec<u8>, Known)>, text: &str, res: &Resolved) {
         let credentials = &text[res.winner.range.clone()];
         if let Some(password) = basic_password(credentials) {
             let entry = Known { secret: password.clone(), ..entry.clone() };
-            add(password, 6, &entry);
+            // Shorter values could not be searched for by the second pass's filter anyway.
+            add(password, PREFIX_LEN, &entry);
         }
     }
 }
@@ -1138,9 +1122,7 @@ impl HarScanner {
         let secret_sha256 = sha256_hex(p.secret);
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let jwt = jwt_signature_start(&String::from_utf8_lossy(p.secret))
-            .and_then(|_| decode_jwt(p.secret, now, p.started))
-            .or_else(|| looks_like_jwt(p.secret).then(|| decode_jwt(p.secret, now, p.started)).flatten());
+        let jwt = looks_like_jwt(p.secret).then(|| decode_jwt(p.secret, now, p.started)).flatten();
         let fingerprint_path = format!("{}#{}", p.display, p.har.location);
         Finding {
             fingerprint: fingerprint(&rule_id, &secret_sha256, &fingerprint_path, p.line),
