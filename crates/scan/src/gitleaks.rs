@@ -8,7 +8,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use keywatch_model::Severity;
 use serde::Deserialize;
 
-use crate::rules::{compile_user_regex, AllowTarget, Allowlist, CompiledRule, LoadedRules, SecretGroup};
+use crate::rules::{
+    compile_user_regex, AllowRegex, AllowTarget, Allowlist, CompiledRule, LoadedRules, RulePattern, SecretGroup,
+};
 
 #[derive(Debug, Deserialize)]
 struct GitleaksFile {
@@ -77,7 +79,7 @@ fn convert_allowlist(a: &GitleaksAllowlist, origin: &str, notes: &mut Vec<String
     let mut out = Allowlist::default();
     for r in &a.regexes {
         let re = compile_user_regex(r).with_context(|| format!("{origin}: invalid allowlist regex {r:?}"))?;
-        out.regexes.push((target, re));
+        out.regexes.push((target, AllowRegex::compiled(re)));
     }
     out.stopwords = a.stopwords.iter().map(|s| s.to_ascii_lowercase()).collect();
     for p in &a.paths {
@@ -131,8 +133,7 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedRules> {
             id: rule.id,
             severity: Severity::Medium,
             keywords,
-            regex,
-            secret_group,
+            pattern: RulePattern::user(regex, secret_group, pattern),
             min_entropy: rule.entropy,
             validator: None,
             multiline: true,

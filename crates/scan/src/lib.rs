@@ -3,7 +3,7 @@
 //! The pieces, in the order data flows through them:
 //! - [`rules`] / [`gitleaks`]: rule files (the embedded default set, users' own, gitleaks
 //!   configs) compiled into [`rules::CompiledRule`]s.
-//! - [`matcher`]: the engine. An Aho-Corasick keyword prefilter, then each rule's regex on a
+//! - [`matcher`]: the engine. An Aho-Corasick keyword prefilter ([`keywords`]), then each rule's regex on a
 //!   window around each keyword hit, then [`filters`] and [`validate`].
 //! - [`searcher`]: feeds bytes to the matcher in bounded, overlapping chunks and builds
 //!   [`keywatch_model::Finding`]s (line, column, hashes, redacted context).
@@ -18,6 +18,7 @@ pub mod filters;
 pub mod git;
 pub mod gitleaks;
 pub mod har;
+pub mod keywords;
 pub mod matcher;
 pub mod rules;
 pub mod searcher;

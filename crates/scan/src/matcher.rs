@@ -4,13 +4,13 @@
 //! Almost all input holds no keyword of any rule, so the cost per byte is one pass of one
 //! automaton; the regexes, which are the expensive part, run on a few kilobytes per hit.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use keywatch_model::Validation;
 use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::filters::{is_documented_example, looks_like_placeholder, shannon_entropy};
+use crate::keywords::{KeywordHit, KeywordIndex, LaneScratch};
 use crate::rules::{AllowTarget, Allowlist, CompiledRule, LoadedRules, SecretGroup};
 use crate::validate::Outcome;
 
@@ -34,12 +34,14 @@ pub struct RawMatch {
 #[derive(Default)]
 pub struct Scratch {
     windows: Vec<(usize, usize, usize)>,
+    hits: Vec<KeywordHit>,
+    lanes: LaneScratch,
 }
 
 pub struct Matcher {
     rules: Vec<CompiledRule>,
     global_allowlist: Allowlist,
-    keywords: AhoCorasick,
+    keywords: KeywordIndex,
     /// For each keyword pattern, the rules it triggers.
     keyword_rules: Vec<Vec<usize>>,
     /// Rules with no keywords: they run over the whole buffer.
@@ -70,17 +72,7 @@ impl Matcher {
                 }
             }
         }
-        let keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .or_else(|_| {
-                // A very large keyword set may exceed the DFA's limits; the contiguous NFA is
-                // slower but has none.
-                AhoCorasickBuilder::new().ascii_case_insensitive(true).match_kind(MatchKind::Standard).build(&patterns)
-            })
-            .context("cannot build the keyword automaton")?;
+        let keywords = KeywordIndex::new(&patterns)?;
         Ok(Matcher {
             rules: loaded.rules,
             global_allowlist: loaded.global_allowlist,
@@ -101,16 +93,18 @@ impl Matcher {
         if self.path_allowed(&self.global_allowlist, path) {
             return;
         }
-        let windows = &mut scratch.windows;
+        let Scratch { windows, hits, lanes } = scratch;
         windows.clear();
+        hits.clear();
+        self.keywords.find_all(hay, hits, lanes);
         let mut line_cache: Option<(usize, usize)> = None;
-        for hit in self.keywords.find_overlapping_iter(hay) {
-            for &rule_idx in &self.keyword_rules[hit.pattern().as_usize()] {
+        for hit in hits.iter() {
+            for &rule_idx in &self.keyword_rules[hit.pattern] {
                 let rule = &self.rules[rule_idx];
                 let (start, end) = if rule.multiline {
-                    (hit.start().saturating_sub(MULTILINE_WINDOW), (hit.end() + MULTILINE_WINDOW).min(hay.len()))
+                    (hit.start.saturating_sub(MULTILINE_WINDOW), (hit.end + MULTILINE_WINDOW).min(hay.len()))
                 } else {
-                    line_window(hay, hit.start(), hit.end(), &mut line_cache)
+                    line_window(hay, hit.start, hit.end, &mut line_cache)
                 };
                 windows.push((rule_idx, start, end));
             }
@@ -142,13 +136,14 @@ impl Matcher {
                 continue;
             }
             let window = &hay[start..end];
-            for caps in rule.regex.captures_iter(window) {
+            let program = rule.pattern.program();
+            for caps in program.regex.captures_iter(window) {
                 let whole = caps.get(0).expect("group 0 always participates");
                 let match_start = start + whole.start();
                 if !report.contains(&match_start) {
                     continue;
                 }
-                let secret = match rule.secret_group {
+                let secret = match program.secret_group {
                     SecretGroup::Index(i) => caps.get(i),
                     SecretGroup::Whole => Some(whole),
                 };
@@ -226,7 +221,7 @@ impl Matcher {
                     AllowTarget::Match => &hay[whole.0..whole.1],
                     AllowTarget::Line => line,
                 };
-                if re.is_match(subject) {
+                if re.get().is_match(subject) {
                     return None;
                 }
             }

@@ -10,6 +10,7 @@ use keywatch_model::Severity;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::validate::Validator;
 
@@ -68,7 +69,7 @@ pub enum AllowTarget {
 /// Conditions that suppress a candidate of one rule (or of every rule, for global lists).
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
-    pub regexes: Vec<(AllowTarget, Regex)>,
+    pub regexes: Vec<(AllowTarget, AllowRegex)>,
     /// Lowercase words; a secret containing one is dropped.
     pub stopwords: Vec<String>,
     /// Regexes on the path of the scanned file.
@@ -87,11 +88,114 @@ impl Allowlist {
     }
 }
 
+/// An allow-list regex; like [`RulePattern`], compiled on first use for the built-in set.
+#[derive(Debug, Clone)]
+pub struct AllowRegex {
+    source: String,
+    regex: OnceLock<Regex>,
+}
+
+impl AllowRegex {
+    pub fn compiled(regex: Regex) -> Self {
+        AllowRegex { source: regex.as_str().to_string(), regex: OnceLock::from(regex) }
+    }
+
+    pub fn deferred(source: &str) -> Self {
+        AllowRegex { source: source.to_string(), regex: OnceLock::new() }
+    }
+
+    pub fn get(&self) -> &Regex {
+        self.regex.get_or_init(|| {
+            compile_regex(&self.source)
+                .unwrap_or_else(|e| panic!("built-in allow regex {:?} does not compile: {e:#}", self.source))
+        })
+    }
+
+    /// Compiles now, reporting instead of panicking; the rule tests use it.
+    pub fn try_get(&self) -> Result<&Regex> {
+        if let Some(regex) = self.regex.get() {
+            return Ok(regex);
+        }
+        let regex = compile_regex(&self.source)?;
+        Ok(self.regex.get_or_init(|| regex))
+    }
+}
+
 /// How the secret is found within a match.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretGroup {
     Index(usize),
     Whole,
+}
+
+/// A rule's regex and where its secret is, compiled on first use for the built-in set.
+///
+/// Compiling all 351 built-in regexes took more time than sanitising a 20 MB HAR, yet a
+/// typical input wakes only a few dozen of them (a rule's regex runs only where one of its
+/// keywords occurs). User rule files are still compiled on load, so an invalid regex is an
+/// error naming the file and rule before any scanning starts; the built-in set's regexes are
+/// all compiled by its tests.
+#[derive(Debug, Clone)]
+pub struct RulePattern {
+    source: String,
+    program: OnceLock<Program>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub regex: Regex,
+    pub secret_group: SecretGroup,
+}
+
+impl RulePattern {
+    /// Compiles now: for user rule files, whose errors must surface at load time.
+    pub fn eager(source: &str) -> Result<Self> {
+        let pattern = RulePattern::deferred(source);
+        pattern.try_program()?;
+        Ok(pattern)
+    }
+
+    /// Compiles on first use: for the built-in rules, which their tests prove valid.
+    pub fn deferred(source: &str) -> Self {
+        RulePattern { source: source.to_string(), program: OnceLock::new() }
+    }
+
+    /// A user (gitleaks) rule's compiled pattern with the secret group its file names.
+    pub(crate) fn user(regex: Regex, secret_group: SecretGroup, source: &str) -> Self {
+        RulePattern { source: source.to_string(), program: OnceLock::from(Program { regex, secret_group }) }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The compiled program. A deferred pattern that does not compile is a defect of the
+    /// built-in rule set, which the rule tests rule out.
+    pub fn program(&self) -> &Program {
+        self.program.get_or_init(|| {
+            self.compile().unwrap_or_else(|e| panic!("built-in rule pattern {:?} does not compile: {e:#}", self.source))
+        })
+    }
+
+    /// The secret is the group named `secret`, else the first group, else the whole match.
+    fn compile(&self) -> Result<Program> {
+        let regex = compile_regex(&self.source)?;
+        let secret_group = match regex.capture_names().position(|n| n == Some("secret")) {
+            Some(i) => SecretGroup::Index(i),
+            None if regex.captures_len() > 1 => SecretGroup::Index(1),
+            None => SecretGroup::Whole,
+        };
+        Ok(Program { regex, secret_group })
+    }
+
+    /// Compiles a deferred pattern now, reporting instead of panicking; the rule tests use it.
+    pub fn try_program(&self) -> Result<&Program> {
+        if let Some(program) = self.program.get() {
+            return Ok(program);
+        }
+        let program = self.compile()?;
+        Ok(self.program.get_or_init(|| program))
+    }
 }
 
 /// A rule ready to run.
@@ -102,8 +206,7 @@ pub struct CompiledRule {
     pub description: String,
     pub severity: Severity,
     pub keywords: Vec<String>,
-    pub regex: Regex,
-    pub secret_group: SecretGroup,
+    pub pattern: RulePattern,
     pub min_entropy: Option<f64>,
     pub validator: Option<Validator>,
     pub multiline: bool,
@@ -126,18 +229,25 @@ fn compile_regex(pattern: &str) -> Result<Regex> {
         .map_err(|e| anyhow!("{e}"))
 }
 
+/// When a rule file's main patterns are compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compile {
+    OnLoad,
+    OnFirstUse,
+}
+
 impl CompiledRule {
-    pub fn from_def(def: RuleDef, origin: &str) -> Result<Self> {
+    pub fn from_def(def: RuleDef, origin: &str, when: Compile) -> Result<Self> {
         let ctx = || format!("{origin}: rule {:?}", def.id);
         if def.id.trim().is_empty() {
             bail!("{origin}: a rule has an empty id");
         }
         let severity: Severity = def.severity.parse().map_err(|e: String| anyhow!(e)).with_context(ctx)?;
-        let regex = compile_regex(&def.pattern).with_context(|| format!("{}: invalid pattern", ctx()))?;
-        let secret_group = match regex.capture_names().position(|n| n == Some("secret")) {
-            Some(i) => SecretGroup::Index(i),
-            None if regex.captures_len() > 1 => SecretGroup::Index(1),
-            None => SecretGroup::Whole,
+        let pattern = match when {
+            Compile::OnLoad => {
+                RulePattern::eager(&def.pattern).with_context(|| format!("{}: invalid pattern", ctx()))?
+            }
+            Compile::OnFirstUse => RulePattern::deferred(&def.pattern),
         };
         let validator = match def.validator.as_deref() {
             None => None,
@@ -149,13 +259,17 @@ impl CompiledRule {
             }
         }
         let mut allowlist = Allowlist::default();
-        for a in &def.allow {
-            let r = compile_regex(a).with_context(|| format!("{}: invalid allow regex", ctx()))?;
-            allowlist.regexes.push((AllowTarget::Secret, r));
-        }
-        for a in &def.allow_match {
-            let r = compile_regex(a).with_context(|| format!("{}: invalid allow_match regex", ctx()))?;
-            allowlist.regexes.push((AllowTarget::Match, r));
+        let allow = def.allow.iter().map(|a| (AllowTarget::Secret, a, "allow"));
+        for (target, source, field) in
+            allow.chain(def.allow_match.iter().map(|a| (AllowTarget::Match, a, "allow_match")))
+        {
+            let regex = match when {
+                Compile::OnLoad => AllowRegex::compiled(
+                    compile_regex(source).with_context(|| format!("{}: invalid {field} regex", ctx()))?,
+                ),
+                Compile::OnFirstUse => AllowRegex::deferred(source),
+            };
+            allowlist.regexes.push((target, regex));
         }
         let keywords = normalise_keywords(&def.keywords).with_context(ctx)?;
         Ok(CompiledRule {
@@ -164,8 +278,7 @@ impl CompiledRule {
             description: def.description,
             severity,
             keywords,
-            regex,
-            secret_group,
+            pattern,
             min_entropy: def.min_entropy,
             validator,
             multiline: def.multiline,
@@ -202,7 +315,7 @@ pub struct LoadedRules {
 
 impl LoadedRules {
     pub fn builtin() -> Result<Self> {
-        parse_rule_text(DEFAULT_RULES, "built-in rules")
+        parse_rules(DEFAULT_RULES, "built-in rules", Compile::OnFirstUse)
     }
 
     pub fn load_file(path: &Path) -> Result<Self> {
@@ -228,6 +341,10 @@ impl LoadedRules {
 
 /// Parses a rule file's text, recognising gitleaks configs by their `regex` fields.
 pub fn parse_rule_text(text: &str, origin: &str) -> Result<LoadedRules> {
+    parse_rules(text, origin, Compile::OnLoad)
+}
+
+fn parse_rules(text: &str, origin: &str, when: Compile) -> Result<LoadedRules> {
     let value: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{origin}: invalid TOML: {e}"))?;
     let rules = value.get("rules").and_then(|r| r.as_array());
     let looks_gitleaks = value.contains_key("allowlist")
@@ -248,7 +365,7 @@ pub fn parse_rule_text(text: &str, origin: &str) -> Result<LoadedRules> {
         if !seen.insert(def.id.clone()) {
             bail!("{origin}: rule id {:?} is defined twice", def.id);
         }
-        loaded.rules.push(CompiledRule::from_def(def, origin)?);
+        loaded.rules.push(CompiledRule::from_def(def, origin, when)?);
     }
     Ok(loaded)
 }

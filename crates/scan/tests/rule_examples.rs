@@ -41,6 +41,21 @@ fn every_rule_matches_its_examples_and_not_its_negatives() {
     assert!(failures.is_empty(), "{} rule example failures:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The built-in set compiles its regexes on first use, so this is where an invalid one shows.
+#[test]
+fn every_builtin_pattern_compiles_within_limits() {
+    let rules = LoadedRules::builtin().expect("built-in rules load");
+    let failures: Vec<String> = rules
+        .rules
+        .iter()
+        .flat_map(|rule| {
+            let allow = rule.allowlist.regexes.iter().filter_map(|(_, re)| re.try_get().err());
+            rule.pattern.try_program().err().into_iter().chain(allow).map(|e| format!("{}: {e:#}", rule.id))
+        })
+        .collect();
+    assert!(failures.is_empty(), "built-in patterns that do not compile:\n{}", failures.join("\n"));
+}
+
 #[test]
 fn rule_set_is_large_and_unique() {
     let rules = LoadedRules::builtin().expect("built-in rules load");
