@@ -170,6 +170,8 @@ pub struct HarScanner {
     matcher: Matcher,
     names: FieldNames,
     options: HarOptions,
+    /// How much of its spool the sanitiser's second pass reads at a time; tests make it tiny.
+    spool_chunk: usize,
 }
 
 /// Where a string value sits in an entry, which decides how it is searched.
@@ -264,13 +266,16 @@ struct KnownSet {
 /// with the number of patterns, where each SIMD searcher adds a pass over the data.
 struct PrefixFilter {
     bits: Vec<u64>,
+    /// Right shift that turns the 64-bit hash into a bit index.
+    shift: u32,
     /// Six-byte window -> (pattern, offset of the window in the pattern).
     by_window: HashMap<u64, Vec<(usize, usize)>>,
     stride: usize,
 }
 
 const PREFIX_LEN: usize = 6;
-const PREFIX_BITS: u32 = 22;
+/// The filter probes every `stride`-th position, up to this many bytes apart.
+const MAX_STRIDE: usize = 8;
 
 impl PrefixFilter {
     fn new(patterns: &[Vec<u8>]) -> Option<Self> {
@@ -279,18 +284,23 @@ impl PrefixFilter {
             return None;
         }
         // Every match must contain a window starting at a scanned position.
-        let stride = (shortest - PREFIX_LEN + 1).min(4);
-        let mut bits = vec![0u64; 1 << (PREFIX_BITS - 6)];
+        let stride = (shortest - PREFIX_LEN + 1).min(MAX_STRIDE);
+        // About 64 bits per window: few false hits, and a bitmap small enough to stay in the
+        // L1/L2 cache, which is what makes a probe cheap.
+        let windows = patterns.len() * stride;
+        let bit_count = (windows * 64).next_power_of_two().clamp(1 << 12, 1 << 22);
+        let shift = 64 - bit_count.trailing_zeros();
+        let mut bits = vec![0u64; bit_count / 64];
         let mut by_window: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
         for (id, p) in patterns.iter().enumerate() {
             for offset in 0..stride {
                 let key = prefix_key(&p[offset..offset + PREFIX_LEN]);
-                let h = prefix_hash(key);
+                let h = prefix_hash(key, shift);
                 bits[h >> 6] |= 1 << (h & 63);
                 by_window.entry(key).or_default().push((id, offset));
             }
         }
-        Some(PrefixFilter { bits, by_window, stride })
+        Some(PrefixFilter { bits, shift, by_window, stride })
     }
 
     fn for_each_match(&self, haystack: &[u8], patterns: &[Vec<u8>], f: &mut dyn FnMut(usize)) {
@@ -305,7 +315,7 @@ impl PrefixFilter {
             } else {
                 prefix_key(&haystack[i..i + PREFIX_LEN])
             };
-            let h = prefix_hash(key);
+            let h = prefix_hash(key, self.shift);
             if self.bits[h >> 6] & (1 << (h & 63)) != 0 {
                 if let Some(candidates) = self.by_window.get(&key) {
                     for &(id, offset) in candidates {
@@ -324,8 +334,8 @@ fn prefix_key(bytes: &[u8]) -> u64 {
     bytes.iter().take(PREFIX_LEN).enumerate().fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << (8 * i)))
 }
 
-fn prefix_hash(key: u64) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PREFIX_BITS)) as usize
+fn prefix_hash(key: u64, shift: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
 }
 
 impl KnownSet {
@@ -488,7 +498,7 @@ impl From<reader::StructureError> for Stop {
 impl HarScanner {
     pub fn new(rules: LoadedRules, keep_invalid: bool, options: HarOptions) -> Result<Self> {
         let names = FieldNames::new(&options.extra_names);
-        Ok(HarScanner { matcher: Matcher::new(rules, keep_invalid)?, names, options })
+        Ok(HarScanner { matcher: Matcher::new(rules, keep_invalid)?, names, options, spool_chunk: SPOOL_CHUNK })
     }
 
     /// Finds every secret in one HAR. Problems are reported in the result and the rest of
@@ -561,7 +571,7 @@ impl HarScanner {
         std::io::Seek::rewind(&mut spool).map_err(spool_error)?;
         match KnownSet::build(known) {
             None => {
-                std::io::copy(&mut spool, out)
+                copy_in_chunks(&mut spool, out)
                     .map_err(|e| SanitizeFailure(format!("{display}: cannot write the sanitised copy: {e}")))?;
             }
             Some(known) => {
@@ -571,9 +581,10 @@ impl HarScanner {
         Ok(report)
     }
 
-    /// The sanitiser's second pass over its own first output: SIMD search of the whole file
-    /// in large chunks for the known secrets, then a copy in which only the units that hold
-    /// one are parsed again. Most files come through as a plain copy.
+    /// The sanitiser's second pass over its own first output, read once: each chunk is
+    /// searched for the known secrets, and every unit whose bytes have all been searched is
+    /// written out, parsed again first only if a known secret starts inside it. Most of the
+    /// file goes straight from the read buffer to `out`.
     fn second_pass_spooled(
         &self,
         spool: &mut std::fs::File,
@@ -583,49 +594,72 @@ impl HarScanner {
         out: &mut dyn Write,
         report: &mut FileReport,
     ) -> Result<(), Stop> {
-        use std::io::Seek;
         let io = |e: std::io::Error| Stop::Output(format!("{display}: cannot write the sanitised copy: {e}"));
         let mut touched: Vec<bool> =
             spans.iter().map(|u| known.units_with_decoded_bodies.contains(&u.pointer)).collect();
         let overlap = known.longest_pattern.saturating_sub(1);
-        let mut chunk = Vec::with_capacity(SPOOL_CHUNK + overlap);
-        let mut chunk_start: u64 = 0;
+        // `buf` holds the spool's bytes from `buf_start`; everything before `emitted` is out.
+        let mut buf: Vec<u8> = Vec::with_capacity(self.spool_chunk + overlap);
+        let mut buf_start: u64 = 0;
+        let mut emitted: u64 = 0;
+        let mut searched: u64 = 0;
+        let mut next_span = 0;
         loop {
-            // The chunk starts with the previous chunk's last `overlap` bytes, so a secret
-            // cut by the chunk boundary is still seen whole.
-            let read = (&mut *spool).take(SPOOL_CHUNK as u64).read_to_end(&mut chunk).map_err(io)?;
-            known.for_each_match(&chunk, &mut |at| {
-                let at = chunk_start + at as u64;
+            let read = (&mut *spool).take(self.spool_chunk as u64).read_to_end(&mut buf).map_err(io)?;
+            let end = buf_start + buf.len() as u64;
+            let at_eof = read == 0;
+            // Re-searching the last `overlap` bytes finds secrets cut by the chunk boundary;
+            // marking a unit twice is harmless.
+            let from = searched.saturating_sub(overlap as u64).max(buf_start);
+            known.for_each_match(&buf[(from - buf_start) as usize..], &mut |at| {
+                let at = from + at as u64;
                 let i = spans.partition_point(|u| u.start <= at);
                 if i > 0 && at < spans[i - 1].end {
                     touched[i - 1] = true;
                 }
             });
-            if read == 0 {
-                break;
+            searched = end;
+            // A secret starting at or after `decided` may not have been seen whole yet.
+            let decided = if at_eof { end } else { end.saturating_sub(overlap as u64) };
+            while next_span < spans.len() && spans[next_span].end <= decided {
+                let span = &spans[next_span];
+                let local = |at: u64| (at - buf_start) as usize;
+                out.write_all(&buf[local(emitted)..local(span.start)]).map_err(io)?;
+                let unit_bytes = &buf[local(span.start)..local(span.end)];
+                if touched[next_span] {
+                    let unit = Unit {
+                        pointer: span.pointer.clone(),
+                        entry: span.entry,
+                        bytes: unit_bytes.to_vec(),
+                        offset: span.start,
+                        line: span.line,
+                    };
+                    let outcome = self.process_unit(&unit, display, true, Some(known));
+                    if let Some(first) = outcome.errors.first() {
+                        return Err(Stop::Output(format!("{display}: {first}; no output written")));
+                    }
+                    out.write_all(&splice(&unit.bytes, &outcome.edits)).map_err(io)?;
+                    report.absorb_redactions(outcome.redactions, self.options.list_redactions);
+                } else {
+                    out.write_all(unit_bytes).map_err(io)?;
+                }
+                emitted = span.end;
+                next_span += 1;
             }
-            let drop = chunk.len().saturating_sub(overlap);
-            chunk.drain(..drop);
-            chunk_start += drop as u64;
-        }
-        spool.rewind().map_err(io)?;
-        let mut cursor: u64 = 0;
-        for (span, _) in spans.iter().zip(&touched).filter(|(_, t)| **t) {
-            std::io::copy(&mut (&mut *spool).take(span.start - cursor), out).map_err(io)?;
-            let mut bytes = vec![0u8; (span.end - span.start) as usize];
-            spool.read_exact(&mut bytes).map_err(io)?;
-            let unit =
-                Unit { pointer: span.pointer.clone(), entry: span.entry, bytes, offset: span.start, line: span.line };
-            let outcome = self.process_unit(&unit, display, true, Some(known));
-            if let Some(first) = outcome.errors.first() {
-                return Err(Stop::Output(format!("{display}: {first}; no output written")));
+            // Skeleton bytes before the next undecided unit can go too.
+            let flushable = spans.get(next_span).map_or(decided, |u| u.start.min(decided));
+            if flushable > emitted {
+                out.write_all(&buf[(emitted - buf_start) as usize..(flushable - buf_start) as usize]).map_err(io)?;
+                emitted = flushable;
             }
-            out.write_all(&splice(&unit.bytes, &outcome.edits)).map_err(io)?;
-            report.absorb_redactions(outcome.redactions, self.options.list_redactions);
-            cursor = span.end;
+            if at_eof {
+                return Ok(());
+            }
+            // Keep what is not yet written and the tail the next search must see again.
+            let keep_from = emitted.min(end.saturating_sub(overlap as u64)).max(buf_start);
+            buf.drain(..(keep_from - buf_start) as usize);
+            buf_start = keep_from;
         }
-        std::io::copy(spool, out).map_err(io)?;
-        Ok(())
     }
 
     /// One pass over a HAR. With `known`, only units holding a known secret are processed
@@ -654,15 +688,17 @@ impl HarScanner {
                     _ => None,
                 })
                 .collect();
-            for (piece, outcome) in batch.drain(..).zip(outcomes) {
+            // The batch's output goes out in one vectored write, straight from the pieces.
+            let mut output: Vec<Cow<'_, [u8]>> = Vec::with_capacity(if sanitizing { batch.len() } else { 0 });
+            for (piece, outcome) in batch.iter().zip(outcomes) {
                 match (piece, outcome) {
                     (Piece::Skeleton(bytes), _) => {
                         report.bytes += bytes.len() as u64;
-                        write_out(&mut out, &bytes, display)?;
                         written += bytes.len() as u64;
+                        output.push(Cow::Borrowed(bytes));
                     }
                     (Piece::Oversized { pointer, bytes, line, .. }, _) => {
-                        report.bytes += bytes;
+                        report.bytes += *bytes;
                         let message = format!(
                             "{pointer} (line {line}) is {bytes} bytes, more than the {} byte limit (--max-entry-size); not scanned",
                             self.options.max_unit
@@ -676,8 +712,8 @@ impl HarScanner {
                         report.bytes += unit.bytes.len() as u64;
                         report.entries += u64::from(unit.entry.is_some());
                         let Some(outcome) = outcome else {
-                            write_out(&mut out, &unit.bytes, display)?;
                             written += unit.bytes.len() as u64;
+                            output.push(Cow::Borrowed(&unit.bytes));
                             continue;
                         };
                         if sanitizing {
@@ -685,7 +721,6 @@ impl HarScanner {
                                 return Err(Stop::Output(format!("{display}: {first}; no output written")));
                             }
                             let bytes = splice(&unit.bytes, &outcome.edits);
-                            write_out(&mut out, &bytes, display)?;
                             found.spans.push(UnitSpan {
                                 start: written,
                                 end: written + bytes.len() as u64,
@@ -694,6 +729,7 @@ impl HarScanner {
                                 line: unit.line,
                             });
                             written += bytes.len() as u64;
+                            output.push(bytes);
                         }
                         for (pattern, k) in outcome.known {
                             found.known.entry(pattern).or_insert(k);
@@ -709,6 +745,12 @@ impl HarScanner {
                     }
                 }
             }
+            if let Some(w) = out.as_mut() {
+                write_all_vectored(&mut **w, &output)
+                    .map_err(|e| Stop::Output(format!("{display}: cannot write the sanitised copy: {e}")))?;
+            }
+            drop(output);
+            batch.clear();
             Ok(())
         };
         reader::split_har(input, self.options.max_unit, &mut |piece: Piece| -> Result<(), Stop> {
@@ -1302,9 +1344,35 @@ fn splice<'b>(bytes: &'b [u8], edits: &[(Range<usize>, Vec<u8>)]) -> Cow<'b, [u8
     Cow::Owned(out)
 }
 
-fn write_out(out: &mut Option<&mut dyn Write>, bytes: &[u8], display: &str) -> Result<(), Stop> {
-    if let Some(w) = out {
-        w.write_all(bytes).map_err(|e| Stop::Output(format!("{display}: cannot write the sanitised copy: {e}")))?;
+/// `std::io::copy` into a `dyn Write` moves 8 KiB per call; this moves [`SPOOL_CHUNK`].
+fn copy_in_chunks(from: &mut dyn Read, to: &mut dyn Write) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(SPOOL_CHUNK);
+    loop {
+        buf.clear();
+        if from.take(SPOOL_CHUNK as u64).read_to_end(&mut buf)? == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf)?;
+    }
+}
+
+/// Writes every piece in as few system calls as the writer allows, without first copying
+/// them into one buffer.
+fn write_all_vectored(out: &mut dyn Write, pieces: &[Cow<'_, [u8]>]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        pieces.iter().filter(|p| !p.is_empty()).map(|p| std::io::IoSlice::new(p)).collect();
+    let mut remaining: &mut [std::io::IoSlice<'_>] = &mut slices;
+    // writev takes at most IOV_MAX (1024) slices per call; the writer stops early on its own.
+    while !remaining.is_empty() {
+        let upto = remaining.len().min(1024);
+        match out.write_vectored(&remaining[..upto]) {
+            Ok(0) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "failed to write the whole buffer"))
+            }
+            Ok(n) => std::io::IoSlice::advance_slices(&mut remaining, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -1528,5 +1596,36 @@ mod tests {
             (0..haystack.len()).filter(|&i| patterns.iter().any(|p| haystack[i..].starts_with(p))).collect();
         assert_eq!(found, expected, "stride {}", filter.stride);
         assert!(PrefixFilter::new(&[b"short".to_vec()]).is_none());
+    }
+
+    /// The second pass reads its spool in chunks and writes each unit once every byte of it
+    /// was searched; cutting the spool anywhere must not change the output.
+    #[test]
+    fn second_pass_output_does_not_depend_on_where_the_spool_is_cut() {
+        let token = "Qm9ndXNPcGFxdWVUb2tlbjRkOGYyYTc3YzE5ZQx";
+        let mut entries = vec![format!(
+            r#"{{"request":{{"method":"GET","url":"https://api.example.net/me","headers":[{{"name":"Authorization","value":"Bearer {token}"}}]}},"response":{{"status":200,"content":{{"size":2,"text":"ok"}}}}}}"#
+        )];
+        for i in 0..40 {
+            let body = if i % 3 == 0 { format!("<input name=t{i} value='{token}'>") } else { "x".repeat(i * 7) };
+            entries.push(format!(
+                r#"{{"request":{{"method":"GET","url":"https://app.example.net/p/{i}","headers":[]}},"response":{{"status":200,"content":{{"size":{},"mimeType":"text/html","text":"{body}"}}}}}}"#,
+                body.len()
+            ));
+        }
+        let har = format!(r#"{{"log":{{"version":"1.2","entries":[{}]}}}}"#, entries.join(",\n"));
+        let sanitise = |chunk: usize| {
+            let mut scanner = HarScanner::new(LoadedRules::builtin().unwrap(), false, HarOptions::default()).unwrap();
+            scanner.spool_chunk = chunk;
+            let mut out = Vec::new();
+            scanner.sanitize(&mut har.as_bytes(), "t.har", &mut out, &std::env::temp_dir()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let whole = sanitise(SPOOL_CHUNK);
+        assert!(!whole.contains(token), "the token survived in {whole}");
+        assert_eq!(whole.matches("[REDACTED:bearer-token:").count(), 15, "{whole}");
+        for chunk in [1, 7, 64, 333, 4096] {
+            assert_eq!(sanitise(chunk), whole, "spool read {chunk} bytes at a time");
+        }
     }
 }
