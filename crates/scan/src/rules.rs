@@ -165,10 +165,6 @@ impl RulePattern {
         RulePattern { source: source.to_string(), program: OnceLock::from(Program { regex, secret_group }) }
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// The compiled program. A deferred pattern that does not compile is a defect of the
     /// built-in rule set, which the rule tests rule out.
     pub fn program(&self) -> &Program {
