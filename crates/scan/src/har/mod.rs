@@ -38,6 +38,13 @@ pub const DEFAULT_MAX_UNIT: usize = 256 << 20;
 const BATCH_BYTES: usize = 8 << 20;
 /// The sanitiser's second pass reads its spool in chunks of this size.
 const SPOOL_CHUNK: usize = 8 << 20;
+thread_local! {
+    /// The matcher's buffers, kept per worker thread across units instead of grown anew.
+    static MATCH_SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Distinct keys of one JSON body whose classification is remembered.
+const KEY_CACHE: usize = 32;
 /// Characters of sanitised value shown either side of a marker in a finding's context.
 const CONTEXT_CHARS: usize = 60;
 
@@ -802,7 +809,8 @@ impl HarScanner {
         // were applied already (to the same bytes, or to the sanitised copy).
         let mut raw: Vec<RawMatch> = Vec::new();
         if known.is_none() {
-            self.matcher.find(&combined, 0..combined.len(), display, &mut Scratch::default(), &mut raw);
+            MATCH_SCRATCH
+                .with_borrow_mut(|scratch| self.matcher.find(&combined, 0..combined.len(), display, scratch, &mut raw));
         }
         let mut hits: Vec<Vec<Hit>> = vec![Vec::new(); targets.len()];
         for m in raw {
@@ -1043,6 +1051,9 @@ impl HarScanner {
     /// Secret-named fields and URLs in a JSON body; `None` if the body is not JSON.
     fn json_body_hits(&self, text: &str) -> Option<Vec<Hit>> {
         let mut hits = Vec::new();
+        // API bodies are mostly arrays of like objects: the same few keys over and over. A
+        // short list of keys already classified saves normalising and matching each again.
+        let mut seen_keys: Vec<(&str, Option<Tier>)> = Vec::with_capacity(KEY_CACHE);
         json::visit_strings(text.as_bytes(), &mut |key, content, escaped| {
             let raw = &text[content.clone()];
             if let Some(key) = key {
@@ -1053,7 +1064,17 @@ impl HarScanner {
                     Some(Cow::Borrowed(key_raw))
                 };
                 if let Some(name) = name {
-                    if let Some(tier) = self.names.tier(&name) {
+                    let tier = match seen_keys.iter().find(|(k, _)| *k == key_raw) {
+                        Some(&(_, tier)) => tier,
+                        None => {
+                            let tier = self.names.tier(&name);
+                            if seen_keys.len() < KEY_CACHE {
+                                seen_keys.push((key_raw, tier));
+                            }
+                            tier
+                        }
+                    };
+                    if let Some(tier) = tier {
                         let value =
                             if escaped { json::decode_content(raw).map(Cow::Owned) } else { Some(Cow::Borrowed(raw)) };
                         if let Some(value) = value.filter(|v| FieldNames::value_qualifies(&name, v)) {
