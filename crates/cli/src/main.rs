@@ -3,6 +3,7 @@
 
 mod config;
 mod har_cmd;
+mod inventory_cmd;
 mod output;
 mod rules_cmd;
 mod scan_cmd;
@@ -67,7 +68,6 @@ impl Global {
 
     /// The data directory: `--data-dir`, else `$XDG_DATA_HOME/keywatch`, else
     /// `~/.local/share/keywatch`.
-    #[allow(dead_code)] // read by the store-backed commands (inventory, ingest) as they land
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
             return dir.clone();
@@ -91,6 +91,9 @@ pub enum Command {
     /// List the detection rules, or check a rule file (Keywatch or gitleaks format)
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
+    /// The inventory of machine credentials: import platform exports, list, show
+    #[command(subcommand)]
+    Inventory(inventory_cmd::InventoryCommand),
 }
 
 /// Output formats of the shared CLI contract.
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan_cmd::run(&cli.global, args),
         Command::Har(cmd) => har_cmd::run(&cli.global, cmd),
         Command::Rules(cmd) => rules_cmd::run(&cli.global, cmd),
+        Command::Inventory(cmd) => inventory_cmd::run(&cli.global, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,6 +4,9 @@
 //! them. Field names are part of the JSON output contract: add fields freely, never rename
 //! or remove one.
 
+pub mod inventory;
+pub mod time;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

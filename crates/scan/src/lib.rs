@@ -23,7 +23,7 @@ pub mod matcher;
 pub mod rules;
 pub mod searcher;
 pub mod sink;
-pub mod time;
+pub use keywatch_model::time;
 pub mod validate;
 pub mod walk;
 

@@ -1,0 +1,345 @@
+//! `keywatch inventory`: import platform exports into the store, list and show credentials.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use keywatch_inventory::import::{read_export, ExportKind, ImportContext};
+use keywatch_model::inventory::{CredentialKind, CredentialStatus, Privilege};
+use keywatch_model::time::{parse_rfc3339, rfc3339_utc};
+use keywatch_store::{CredentialFilter, Store, StoredCredential};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::{exit, Format, Global};
+
+#[derive(Subcommand, Debug)]
+pub enum InventoryCommand {
+    /// Import exports of the platforms' inventory endpoints (JSON pages, or the AWS IAM
+    /// credential report CSV); each file is recognised by its shape and stored in one
+    /// transaction
+    Import(ImportArgs),
+    /// List stored credentials, most exposed first within each platform
+    List(ListArgs),
+    /// Show one credential and the history of its changes
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Export files
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// What the files are, instead of recognising them: aws-credential-report,
+    /// aws-list-access-keys, github-installations, github-personal-access-tokens,
+    /// github-deploy-keys
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<ExportKind>,
+    /// The GitHub organisation (or OWNER/REPO for deploy keys) the files were fetched for,
+    /// when the records do not say
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Exit 2 if any file could not be imported
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<CredentialKind>,
+    /// active, inactive, pending, revoked, deleted (deleted ones are listed only when asked)
+    #[arg(long)]
+    pub status: Option<CredentialStatus>,
+    /// read, write, admin, unknown
+    #[arg(long)]
+    pub privilege: Option<Privilege>,
+    /// Only credentials not used for N days (never used counts)
+    #[arg(long, value_name = "N")]
+    pub unused_days: Option<u32>,
+    /// Only credentials expiring within N days
+    #[arg(long, value_name = "N")]
+    pub expiring_days: Option<u32>,
+    /// Evaluate --unused-days and --expiring-days as of this time (RFC 3339), not now
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Keywatch id, PLATFORM:EXTERNAL_ID, or an external id
+    pub id: String,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub fn run(global: &Global, cmd: &InventoryCommand) -> Result<u8> {
+    match cmd {
+        InventoryCommand::Import(args) => import(global, args),
+        InventoryCommand::List(args) => list(global, args),
+        InventoryCommand::Show(args) => show(global, args),
+    }
+}
+
+fn now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    rfc3339_utc(secs)
+}
+
+fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
+    let mut store = Store::open_in(&global.data_dir())?;
+    let ctx = ImportContext { github_owner: args.owner.clone() };
+    let mut failed = 0usize;
+    for path in &args.files {
+        let display = path.display().to_string();
+        let outcome = std::fs::read(path)
+            .with_context(|| format!("{display}: cannot read"))
+            .and_then(|bytes| read_export(&bytes, &display, args.kind, &ctx))
+            .and_then(|(kind, batch)| {
+                let summary =
+                    store.import(&batch, &display, &now()).with_context(|| format!("{display}: not stored"))?;
+                Ok((kind, batch, summary))
+            });
+        match outcome {
+            Ok((kind, batch, s)) => {
+                if !global.quiet {
+                    let how = if args.kind.is_some() { "read as" } else { "recognised as" };
+                    let complete = match &batch.complete_scope {
+                        Some(scope) => format!("complete for {scope}"),
+                        None => "partial: nothing it omits is marked deleted".to_string(),
+                    };
+                    eprintln!(
+                        "{display}: {how} {} ({complete}); {} credentials: {} new, {} changed, {} unchanged, {} disappeared",
+                        kind.describe(),
+                        batch.credentials.len(),
+                        s.new,
+                        s.changed,
+                        s.unchanged,
+                        s.disappeared
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if failed == args.files.len() || (args.strict && failed > 0) {
+        return Ok(exit::TROUBLE);
+    }
+    Ok(exit::CLEAN)
+}
+
+fn days_from(base: &str, days: u32, sign: i64) -> Result<String> {
+    let secs = parse_rfc3339(base).with_context(|| format!("--as-of {base:?} is not an RFC 3339 time"))?;
+    Ok(rfc3339_utc(secs + sign * i64::from(days) * 86_400))
+}
+
+fn list(global: &Global, args: &ListArgs) -> Result<u8> {
+    let as_of = match &args.as_of {
+        Some(t) => rfc3339_utc(parse_rfc3339(t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time"))?),
+        None => now(),
+    };
+    let filter = CredentialFilter {
+        platform: args.platform.clone(),
+        kind: args.kind,
+        status: args.status,
+        privilege: args.privilege,
+        unused_since: args.unused_days.map(|d| days_from(&as_of, d, -1)).transpose()?,
+        expiring_before: args
+            .expiring_days
+            .map(|d| Ok::<_, anyhow::Error>((as_of.clone(), days_from(&as_of, d, 1)?)))
+            .transpose()?,
+    };
+    let store = open_existing(global)?;
+    let mut found = store.credentials(&filter)?;
+    sort_by_exposure(&mut found);
+    let stdout = std::io::stdout();
+    let format = Format::resolve(args.format, stdout.is_terminal());
+    let mut out = stdout.lock();
+    match format {
+        Format::Json | Format::Sarif => {
+            let list: Vec<serde_json::Value> = found.iter().map(credential_json).collect();
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({"credentials": list, "errors": [], "stats": {"count": found.len()}}),
+            )?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for c in &found {
+                serde_json::to_writer(&mut out, &credential_json(c))?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => write_csv(&mut out, &found)?,
+        Format::Human => {
+            for c in &found {
+                let k = &c.credential;
+                writeln!(
+                    out,
+                    "{:>6}  {:<7} {:<22} {:<9} {:<8} {:<20} {}  last used {}",
+                    c.id,
+                    k.platform,
+                    k.kind.as_str(),
+                    k.status.as_str(),
+                    k.privilege.as_str(),
+                    c.identity_name.as_deref().or(k.identity.as_deref()).unwrap_or("-"),
+                    k.name,
+                    k.last_used.as_deref().unwrap_or("never/unknown")
+                )?;
+            }
+            if !global.quiet {
+                eprintln!("{} credentials", found.len());
+            }
+        }
+    }
+    Ok(exit::CLEAN)
+}
+
+/// Active before inactive, admin before read, recently used first.
+fn sort_by_exposure(found: &mut [StoredCredential]) {
+    found.sort_by(|a, b| {
+        let rank = |c: &StoredCredential| {
+            let k = &c.credential;
+            (k.status != CredentialStatus::Active, std::cmp::Reverse(k.privilege))
+        };
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
+            .then_with(|| a.credential.platform.cmp(&b.credential.platform))
+            .then_with(|| a.credential.name.cmp(&b.credential.name))
+    });
+}
+
+fn credential_json(c: &StoredCredential) -> serde_json::Value {
+    let k = &c.credential;
+    json!({
+        "id": c.id,
+        "platform": k.platform,
+        "external_id": k.external_id,
+        "kind": k.kind,
+        "name": k.name,
+        "identity": k.identity,
+        "identity_name": c.identity_name,
+        "owner": k.owner,
+        "privilege": k.privilege,
+        "scopes": k.scopes,
+        "created": k.created,
+        "expires": k.expires,
+        "last_rotated": k.last_rotated,
+        "last_used": k.last_used,
+        "status": k.status,
+        "fingerprint": k.fingerprint,
+        "source": c.source,
+        "first_seen": c.first_seen,
+        "last_seen": c.last_seen,
+        "deleted_at": c.deleted_at,
+    })
+}
+
+fn write_csv(out: &mut dyn Write, found: &[StoredCredential]) -> Result<()> {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    writeln!(
+        out,
+        "id,platform,kind,external_id,name,identity,owner,privilege,scopes,created,expires,last_used,status"
+    )?;
+    for c in found {
+        let k = &c.credential;
+        let row = [
+            c.id.to_string(),
+            k.platform.clone(),
+            k.kind.as_str().to_string(),
+            k.external_id.clone(),
+            k.name.clone(),
+            c.identity_name.clone().or(k.identity.clone()).unwrap_or_default(),
+            k.owner.clone().unwrap_or_default(),
+            k.privilege.as_str().to_string(),
+            k.scopes.join(" "),
+            k.created.clone().unwrap_or_default(),
+            k.expires.clone().unwrap_or_default(),
+            k.last_used.clone().unwrap_or_default(),
+            k.status.as_str().to_string(),
+        ];
+        writeln!(out, "{}", row.iter().map(|s| field(s)).collect::<Vec<_>>().join(","))?;
+    }
+    Ok(())
+}
+
+/// The store, which must exist: listing must not create an empty one silently.
+fn open_existing(global: &Global) -> Result<Store> {
+    let dir = global.data_dir();
+    if !dir.join(keywatch_store::DATABASE_FILE).exists() {
+        bail!("no inventory in {} yet: run `keywatch inventory import FILE...` first", dir.display());
+    }
+    Store::open_in(&dir)
+}
+
+fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
+    let store = open_existing(global)?;
+    let Some(c) = store.credential(&args.id)? else {
+        bail!("no credential {:?} in the inventory", args.id);
+    };
+    let history = store.history(c.id)?;
+    let stdout = std::io::stdout();
+    let format = Format::resolve(args.format, stdout.is_terminal());
+    let mut out = stdout.lock();
+    if format == Format::Human {
+        let k = &c.credential;
+        writeln!(out, "{} ({} {} on {})", k.name, k.status.as_str(), k.kind.as_str(), k.platform)?;
+        let rows = [
+            ("id", c.id.to_string()),
+            ("external id", k.external_id.clone()),
+            ("identity", c.identity_name.clone().or(k.identity.clone()).unwrap_or_else(|| "-".into())),
+            ("owner", k.owner.clone().unwrap_or_else(|| "-".into())),
+            ("privilege", k.privilege.as_str().to_string()),
+            ("scopes", if k.scopes.is_empty() { "-".into() } else { k.scopes.join(", ") }),
+            ("created", k.created.clone().unwrap_or_else(|| "-".into())),
+            ("expires", k.expires.clone().unwrap_or_else(|| "-".into())),
+            ("last rotated", k.last_rotated.clone().unwrap_or_else(|| "-".into())),
+            ("last used", k.last_used.clone().unwrap_or_else(|| "never/unknown".into())),
+            ("fingerprint", k.fingerprint.clone().unwrap_or_else(|| "-".into())),
+            ("first seen", c.first_seen.clone()),
+            ("last seen", c.last_seen.clone()),
+            ("deleted", c.deleted_at.clone().unwrap_or_else(|| "-".into())),
+        ];
+        for (label, value) in rows {
+            writeln!(out, "  {label:<13} {value}")?;
+        }
+        writeln!(out, "history:")?;
+        for h in &history {
+            let detail = match &h.field {
+                Some(f) => format!(
+                    " {f}: {} -> {}",
+                    h.old_value.as_deref().unwrap_or("(none)"),
+                    h.new_value.as_deref().unwrap_or("(none)")
+                ),
+                None => String::new(),
+            };
+            writeln!(out, "  {} {}{detail} ({}, {})", h.at, h.change, h.source, h.input)?;
+        }
+    } else {
+        let history: Vec<serde_json::Value> = history
+            .iter()
+            .map(|h| {
+                json!({"at": h.at, "change": h.change, "field": h.field, "old": h.old_value,
+                       "new": h.new_value, "source": h.source, "input": h.input})
+            })
+            .collect();
+        let mut value = credential_json(&c);
+        value["history"] = json!(history);
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    }
+    Ok(exit::CLEAN)
+}

@@ -1,0 +1,171 @@
+//! AWS IAM: the credential report CSV and `aws iam list-access-keys` output.
+
+use super::{normalise_time, records, Record};
+use anyhow::{bail, Context, Result};
+use keywatch_model::inventory::{
+    Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
+};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Report columns this reader needs; the report has more, and AWS adds some over time.
+const REPORT_COLUMNS: [&str; 3] = ["user", "arn", "user_creation_time"];
+
+/// The credential report: one row per IAM user (and `<root_account>`), with up to two
+/// access keys each. The report does not show key ids, so a key is named by its user's ARN
+/// and slot (`arn:aws:iam::123456789012:user/ci#access_key_1`).
+pub(super) fn credential_report(bytes: &[u8]) -> Result<InventoryBatch> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let headers = reader.headers().context("cannot read the header row")?.clone();
+    let column: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
+    for needed in REPORT_COLUMNS {
+        if !column.contains_key(needed) {
+            bail!("the header row has no {needed:?} column");
+        }
+    }
+    let mut batch = InventoryBatch {
+        source: "aws:credential-report".into(),
+        complete_scope: None,
+        identities: Vec::new(),
+        credentials: Vec::new(),
+    };
+    let mut account: Option<String> = None;
+    for (index, row) in reader.records().enumerate() {
+        let line = index + 2;
+        let row = row.with_context(|| format!("line {line}: malformed CSV row"))?;
+        let get = |name: &str| column.get(name).and_then(|&i| row.get(i)).map(str::trim).unwrap_or("");
+        let user = get("user");
+        let arn = get("arn");
+        let Some(row_account) = account_of(arn) else {
+            bail!("line {line}: {arn:?} is not an IAM ARN");
+        };
+        match &account {
+            Some(a) if a != row_account => bail!("line {line}: account {row_account} in a report of account {a}"),
+            None => account = Some(row_account.to_string()),
+            _ => {}
+        }
+        let root = user == "<root_account>";
+        batch.identities.push(Identity {
+            platform: "aws".into(),
+            external_id: arn.to_string(),
+            kind: IdentityKind::IamUser,
+            name: user.to_string(),
+            owner: None,
+        });
+        for slot in ["access_key_1", "access_key_2"] {
+            let active = get(&format!("{slot}_active"));
+            let rotated = report_time(get(&format!("{slot}_last_rotated")), line, slot)?;
+            let last_used = report_time(get(&format!("{slot}_last_used_date")), line, slot)?;
+            let status = match active {
+                "true" => CredentialStatus::Active,
+                // An unused slot reads false with N/A dates: there is no key there.
+                "false" if rotated.is_none() => continue,
+                "false" => CredentialStatus::Inactive,
+                "" => continue,
+                other => bail!("line {line}: {slot}_active is {other:?}, expected true or false"),
+            };
+            let service = get(&format!("{slot}_last_used_service"));
+            batch.credentials.push(Credential {
+                platform: "aws".into(),
+                external_id: format!("{arn}#{slot}"),
+                kind: CredentialKind::AccessKey,
+                name: format!("{user} {slot}"),
+                identity: Some(arn.to_string()),
+                owner: None,
+                scopes: if service.is_empty() || service == "N/A" {
+                    vec![]
+                } else {
+                    vec![format!("last used with {service}")]
+                },
+                // The root account's keys can do anything; a user's depend on policies the
+                // report does not show.
+                privilege: if root { Privilege::Admin } else { Privilege::Unknown },
+                created: rotated.clone(),
+                expires: None,
+                last_rotated: rotated,
+                last_used,
+                status,
+                fingerprint: None,
+            });
+        }
+    }
+    let Some(account) = account else { bail!("the report has no rows") };
+    batch.complete_scope = Some(format!("aws:{account}:credential-report"));
+    Ok(batch)
+}
+
+/// The report's dates: RFC 3339, or `N/A`, `no_information`, `not_supported` for none.
+fn report_time(text: &str, line: usize, slot: &str) -> Result<Option<String>> {
+    match text {
+        "" | "N/A" | "no_information" | "not_supported" => Ok(None),
+        t => normalise_time(t).map(Some).ok_or_else(|| anyhow::anyhow!("line {line}: {slot} date {t:?} is not a date")),
+    }
+}
+
+fn account_of(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(account)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
+/// `aws iam list-access-keys [--user-name U] --output json`: `{"AccessKeyMetadata": [...]}`.
+/// Complete for its user(s) unless the output says it was truncated.
+pub(super) fn list_access_keys(pages: &[Value]) -> Result<InventoryBatch> {
+    let truncated = pages.iter().any(|p| p.get("IsTruncated").and_then(Value::as_bool) == Some(true));
+    let mut batch = InventoryBatch {
+        source: "aws:list-access-keys".into(),
+        complete_scope: None,
+        identities: Vec::new(),
+        credentials: Vec::new(),
+    };
+    let mut users: Vec<String> = Vec::new();
+    for (index, value) in records(pages, Some("AccessKeyMetadata"))?.into_iter().enumerate() {
+        let r = Record::new(value, index + 1)?;
+        let user = r.required_str("UserName")?;
+        let key_id = r.required_str("AccessKeyId")?;
+        if !(key_id.len() == 20 && (key_id.starts_with("AKIA") || key_id.starts_with("ASIA"))) {
+            bail!("record {}: {key_id:?} is not an access key id", index + 1);
+        }
+        let status = match r.required_str("Status")? {
+            "Active" => CredentialStatus::Active,
+            "Inactive" => CredentialStatus::Inactive,
+            other => bail!("record {}: Status {other:?} is neither Active nor Inactive", index + 1),
+        };
+        let created = r.optional_time("CreateDate")?;
+        let identity = format!("user/{user}");
+        if !users.contains(&identity) {
+            users.push(identity.clone());
+            batch.identities.push(Identity {
+                platform: "aws".into(),
+                external_id: identity.clone(),
+                kind: IdentityKind::IamUser,
+                name: user.to_string(),
+                owner: None,
+            });
+        }
+        batch.credentials.push(Credential {
+            platform: "aws".into(),
+            external_id: key_id.to_string(),
+            kind: CredentialKind::AccessKey,
+            name: format!("{user} {key_id}"),
+            identity: Some(identity),
+            owner: None,
+            scopes: vec![],
+            privilege: Privilege::Unknown,
+            created: created.clone(),
+            expires: None,
+            last_rotated: created,
+            last_used: None,
+            status,
+            fingerprint: Some(key_id.to_string()),
+        });
+    }
+    if !truncated && users.len() == 1 {
+        batch.complete_scope = Some(format!("aws:{}:access-keys", users[0]));
+    }
+    Ok(batch)
+}

@@ -1,0 +1,233 @@
+//! `keywatch inventory import`: the JSON the platforms' inventory endpoints return (one page
+//! or several concatenated, as `curl`, `gh api --paginate` or `aws ... --output json` save
+//! them) and the AWS IAM credential report CSV, turned into an [`InventoryBatch`].
+//!
+//! Which endpoint a file came from is recognised by its shape, or given with `--kind`. A
+//! record that cannot be read fails the whole file with an error naming the file and record,
+//! so nothing half-read reaches the store.
+
+mod aws;
+mod github;
+
+use anyhow::{bail, Context, Result};
+use keywatch_model::inventory::InventoryBatch;
+use serde_json::Value;
+
+/// The exports Keywatch reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    AwsCredentialReport,
+    AwsListAccessKeys,
+    GithubInstallations,
+    GithubPersonalAccessTokens,
+    GithubDeployKeys,
+}
+
+impl ExportKind {
+    pub const ALL: &'static [ExportKind] = &[
+        ExportKind::AwsCredentialReport,
+        ExportKind::AwsListAccessKeys,
+        ExportKind::GithubInstallations,
+        ExportKind::GithubPersonalAccessTokens,
+        ExportKind::GithubDeployKeys,
+    ];
+
+    /// The `--kind` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportKind::AwsCredentialReport => "aws-credential-report",
+            ExportKind::AwsListAccessKeys => "aws-list-access-keys",
+            ExportKind::GithubInstallations => "github-installations",
+            ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
+            ExportKind::GithubDeployKeys => "github-deploy-keys",
+        }
+    }
+
+    /// What produced such a file, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExportKind::AwsCredentialReport => "AWS IAM credential report (CSV)",
+            ExportKind::AwsListAccessKeys => "aws iam list-access-keys",
+            ExportKind::GithubInstallations => "GitHub GET /orgs/{org}/installations",
+            ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
+            ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
+        }
+    }
+}
+
+impl std::str::FromStr for ExportKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ExportKind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ExportKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown export kind {s:?} (known: {})", names.join(", "))
+        })
+    }
+}
+
+/// Where the records of a file came from, for the batch's scope: the AWS account or GitHub
+/// organisation is not always in the records themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ImportContext {
+    /// GitHub organisation or `owner/repo` the file was fetched for.
+    pub github_owner: Option<String>,
+}
+
+/// Reads one export. `display` names the file in errors.
+pub fn read_export(
+    bytes: &[u8],
+    display: &str,
+    kind: Option<ExportKind>,
+    ctx: &ImportContext,
+) -> Result<(ExportKind, InventoryBatch)> {
+    if bytes.iter().take(3).eq(b"\xEF\xBB\xBF".iter()) {
+        return read_export(&bytes[3..], display, kind, ctx);
+    }
+    let looks_csv = bytes.starts_with(b"user,arn,");
+    if kind == Some(ExportKind::AwsCredentialReport) || (kind.is_none() && looks_csv) {
+        let batch = aws::credential_report(bytes).with_context(|| format!("{display}: AWS credential report"))?;
+        return Ok((ExportKind::AwsCredentialReport, batch));
+    }
+    let pages = json_pages(bytes).with_context(|| format!("{display}: not JSON and not a credential report CSV"))?;
+    let kind = match kind {
+        Some(k) => k,
+        None => detect(&pages).with_context(|| format!("{display}: unknown export"))?,
+    };
+    let batch = match kind {
+        ExportKind::AwsCredentialReport => unreachable!("handled above"),
+        ExportKind::AwsListAccessKeys => aws::list_access_keys(&pages),
+        ExportKind::GithubInstallations => github::installations(&pages, ctx),
+        ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
+        ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
+    }
+    .with_context(|| format!("{display}: {}", kind.describe()))?;
+    Ok((kind, batch))
+}
+
+/// Every JSON value in the file: one page, or pages written one after another.
+fn json_pages(bytes: &[u8]) -> Result<Vec<Value>> {
+    let mut pages = Vec::new();
+    for (index, page) in serde_json::Deserializer::from_slice(bytes).into_iter::<Value>().enumerate() {
+        let page = page.map_err(|e| {
+            anyhow::anyhow!("page {}: invalid JSON at line {}, column {}: {e}", index + 1, e.line(), e.column())
+        })?;
+        pages.push(page);
+    }
+    if pages.is_empty() {
+        bail!("the file is empty");
+    }
+    Ok(pages)
+}
+
+fn detect(pages: &[Value]) -> Result<ExportKind> {
+    let first = &pages[0];
+    let has = |v: &Value, key: &str| v.get(key).is_some();
+    let first_item = first.as_array().and_then(|a| a.first());
+    let kind = if has(first, "AccessKeyMetadata") {
+        ExportKind::AwsListAccessKeys
+    } else if has(first, "installations") {
+        ExportKind::GithubInstallations
+    } else if let Some(item) = first_item {
+        if has(item, "token_id") && has(item, "access_granted_at") || has(item, "token_name") && has(item, "owner") {
+            ExportKind::GithubPersonalAccessTokens
+        } else if has(item, "key") && has(item, "read_only") {
+            ExportKind::GithubDeployKeys
+        } else {
+            let keys: Vec<&str> =
+                item.as_object().map(|o| o.keys().map(String::as_str).take(8).collect()).unwrap_or_default();
+            bail!("a list of records with fields {} matches no known endpoint; name it with --kind", keys.join(", "));
+        }
+    } else if first.as_array().is_some_and(|a| a.is_empty()) {
+        bail!("an empty list: which endpoint it came from cannot be told; name it with --kind");
+    } else {
+        let keys: Vec<&str> =
+            first.as_object().map(|o| o.keys().map(String::as_str).take(8).collect()).unwrap_or_default();
+        bail!("an object with fields {} matches no known endpoint; name it with --kind", keys.join(", "));
+    };
+    Ok(kind)
+}
+
+/// The records of every page: pages that are arrays, or the array under `field` of pages that
+/// are objects (`{"installations": [...]}`).
+fn records<'v>(pages: &'v [Value], field: Option<&str>) -> Result<Vec<&'v Value>> {
+    let mut out = Vec::new();
+    for (index, page) in pages.iter().enumerate() {
+        let list = match field {
+            Some(f) => page.get(f).and_then(Value::as_array),
+            None => page.as_array(),
+        };
+        let Some(list) = list else {
+            match field {
+                Some(f) => bail!("page {}: no \"{f}\" list", index + 1),
+                None => bail!("page {}: not a JSON array", index + 1),
+            }
+        };
+        out.extend(list.iter());
+    }
+    Ok(out)
+}
+
+/// Field access with errors that name the record.
+struct Record<'v> {
+    value: &'v Value,
+    index: usize,
+}
+
+impl<'v> Record<'v> {
+    fn new(value: &'v Value, index: usize) -> Result<Self> {
+        if !value.is_object() {
+            bail!("record {index}: not a JSON object");
+        }
+        Ok(Record { value, index })
+    }
+
+    fn required_str(&self, key: &str) -> Result<&'v str> {
+        match self.value.get(key) {
+            Some(Value::String(s)) => Ok(s),
+            Some(Value::Number(_)) => bail!("record {}: \"{key}\" is a number, expected text", self.index),
+            Some(other) if !other.is_null() => bail!("record {}: \"{key}\" has the wrong type", self.index),
+            _ => bail!("record {}: missing \"{key}\"", self.index),
+        }
+    }
+
+    /// A text or numeric id, as text.
+    fn required_id(&self, key: &str) -> Result<String> {
+        match self.value.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(_) => bail!("record {}: \"{key}\" is not an id", self.index),
+            None => bail!("record {}: missing \"{key}\"", self.index),
+        }
+    }
+
+    fn optional_str(&self, key: &str) -> Result<Option<&'v str>> {
+        match self.value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => bail!("record {}: \"{key}\" has the wrong type, expected text", self.index),
+        }
+    }
+
+    fn optional_time(&self, key: &str) -> Result<Option<String>> {
+        match self.optional_str(key)? {
+            None => Ok(None),
+            Some(text) => normalise_time(text)
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("record {}: \"{key}\" is not a date and time: {text:?}", self.index)),
+        }
+    }
+
+    fn optional_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => bail!("record {}: \"{key}\" is not true or false", self.index),
+        }
+    }
+}
+
+/// An RFC 3339 time with any offset, as RFC 3339 UTC.
+pub fn normalise_time(text: &str) -> Option<String> {
+    keywatch_model::time::parse_rfc3339(text.trim()).map(keywatch_model::time::rfc3339_utc)
+}

@@ -1,0 +1,579 @@
+//! Keywatch's store: one SQLite file in the data directory.
+//!
+//! All SQL lives in this crate, behind [`Store`]'s methods, so another database can be added
+//! without touching the code that imports or analyses. Every import runs in one transaction:
+//! a failed import leaves the store exactly as it was. Nothing is forgotten: a credential
+//! that a complete import no longer lists is marked deleted with the time, and every change
+//! of every field is kept in `credential_change`.
+
+use anyhow::{bail, Context, Result};
+use keywatch_model::inventory::{Credential, CredentialKind, CredentialStatus, InventoryBatch, Privilege};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Schema migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_inventory", include_str!("../migrations/0001_inventory.sql"))];
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "keywatch.db";
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What one import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub run_id: i64,
+    pub new: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub disappeared: usize,
+    pub reappeared: usize,
+}
+
+/// A credential as stored, with Keywatch's own bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    pub id: i64,
+    pub credential: Credential,
+    pub identity_name: Option<String>,
+    pub source: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub deleted_at: Option<String>,
+}
+
+/// One recorded change of a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub at: String,
+    pub source: String,
+    pub input: String,
+    pub change: String,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+/// Which credentials to list; every set field must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub platform: Option<String>,
+    pub kind: Option<CredentialKind>,
+    pub status: Option<CredentialStatus>,
+    pub privilege: Option<Privilege>,
+    /// Not used since this time (or never used): `now - N days`, computed by the caller.
+    pub unused_since: Option<String>,
+    /// Expires between now and this time.
+    pub expiring_before: Option<(String, String)>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `DATABASE_FILE` in `data_dir` and brings its schema up to
+    /// date.
+    pub fn open_in(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        Store::open(&data_dir.join(DATABASE_FILE))
+    }
+
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn = Connection::open(path).with_context(|| format!("cannot open the store {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL").context("cannot enable WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn).with_context(|| format!("cannot migrate the store {}", path.display()))?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores one batch in one transaction. `input` names where it came from (a file) and
+    /// `now` is the import time (RFC 3339 UTC).
+    pub fn import(&mut self, batch: &InventoryBatch, input: &str, now: &str) -> Result<ImportSummary> {
+        let tx = self.conn.transaction()?;
+        let summary = import_batch(&tx, batch, input, now)?;
+        tx.commit().context("cannot commit the import")?;
+        Ok(summary)
+    }
+
+    /// Credentials matching `filter`, deleted ones included only when the filter asks for
+    /// status `deleted`. Ordered by platform, then name.
+    pub fn credentials(&self, filter: &CredentialFilter) -> Result<Vec<StoredCredential>> {
+        let mut sql = format!("{SELECT_CREDENTIAL} WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: String| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(p) = &filter.platform {
+            bind(&mut sql, " AND c.platform = ?", p.to_ascii_lowercase());
+        }
+        if let Some(k) = filter.kind {
+            bind(&mut sql, " AND c.kind = ?", k.as_str().to_string());
+        }
+        match filter.status {
+            Some(s) => bind(&mut sql, " AND c.status = ?", s.as_str().to_string()),
+            None => sql.push_str(" AND c.deleted_at IS NULL"),
+        }
+        if let Some(p) = filter.privilege {
+            bind(&mut sql, " AND c.privilege = ?", p.as_str().to_string());
+        }
+        if let Some(since) = &filter.unused_since {
+            bind(&mut sql, " AND (c.last_used IS NULL OR c.last_used < ?)", since.clone());
+        }
+        if let Some((from, to)) = &filter.expiring_before {
+            bind(&mut sql, " AND c.expires IS NOT NULL AND c.expires >= ?", from.clone());
+            bind(&mut sql, " AND c.expires < ?", to.clone());
+        }
+        sql.push_str(" ORDER BY c.platform, c.name, c.id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_credential)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context("cannot read credentials")?.into_iter().collect()
+    }
+
+    /// One credential by Keywatch id, or by the platform's id (`platform:external_id` or a
+    /// bare external id when it is unambiguous).
+    pub fn credential(&self, id: &str) -> Result<Option<StoredCredential>> {
+        let by_row = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<StoredCredential>> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map(args, row_to_credential)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().collect()
+        };
+        if let Ok(n) = id.parse::<i64>() {
+            if let Some(found) = by_row(&format!("{SELECT_CREDENTIAL} WHERE c.id = ?1"), &[&n])?.pop() {
+                return Ok(Some(found));
+            }
+        }
+        if let Some((platform, external)) = id.split_once(':') {
+            let found = by_row(
+                &format!("{SELECT_CREDENTIAL} WHERE c.platform = ?1 AND c.external_id = ?2"),
+                &[&platform, &external],
+            )?;
+            if let Some(found) = found.into_iter().next() {
+                return Ok(Some(found));
+            }
+        }
+        let mut found = by_row(&format!("{SELECT_CREDENTIAL} WHERE c.external_id = ?1"), &[&id])?;
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            n => bail!("{n} credentials have the id {id:?} on different platforms; use PLATFORM:{id}"),
+        }
+    }
+
+    /// Every recorded change of one credential, oldest first.
+    pub fn history(&self, credential_id: i64) -> Result<Vec<Change>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.at, r.source, r.input, ch.change, ch.field, ch.old_value, ch.new_value
+             FROM credential_change ch JOIN import_run r ON r.id = ch.run_id
+             WHERE ch.credential_id = ?1 ORDER BY ch.id",
+        )?;
+        let rows = stmt.query_map([credential_id], |r| {
+            Ok(Change {
+                at: r.get(0)?,
+                source: r.get(1)?,
+                input: r.get(2)?,
+                change: r.get(3)?,
+                field: r.get(4)?,
+                old_value: r.get(5)?,
+                new_value: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context("cannot read the history")
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        bail!("the store was written by a newer Keywatch (schema {done}, this one knows {})", MIGRATIONS.len());
+    }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).with_context(|| format!("migration {name} failed"))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const SELECT_CREDENTIAL: &str = "SELECT c.id, c.platform, c.external_id, c.kind, c.name, c.identity_external_id,
+    c.owner, c.scopes, c.privilege, c.created, c.expires, c.last_rotated, c.last_used, c.status,
+    c.fingerprint, i.name, c.source, c.first_seen, c.last_seen, c.deleted_at
+    FROM credential c LEFT JOIN identity i
+      ON i.platform = c.platform AND i.external_id = c.identity_external_id";
+
+/// A row of `SELECT_CREDENTIAL`. An unreadable stored value is an error naming the row, not
+/// a panic: the file may have been written by another version.
+fn row_to_credential(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredCredential>> {
+    let id: i64 = r.get(0)?;
+    let kind: String = r.get(3)?;
+    let scopes: String = r.get(7)?;
+    let privilege: String = r.get(8)?;
+    let status: String = r.get(13)?;
+    let parsed = (|| -> Result<StoredCredential> {
+        Ok(StoredCredential {
+            id,
+            credential: Credential {
+                platform: r.get(1)?,
+                external_id: r.get(2)?,
+                kind: kind.parse().map_err(anyhow::Error::msg)?,
+                name: r.get(4)?,
+                identity: r.get(5)?,
+                owner: r.get(6)?,
+                scopes: serde_json::from_str(&scopes).context("scopes")?,
+                privilege: privilege.parse().map_err(anyhow::Error::msg)?,
+                created: r.get(9)?,
+                expires: r.get(10)?,
+                last_rotated: r.get(11)?,
+                last_used: r.get(12)?,
+                status: status.parse().map_err(anyhow::Error::msg)?,
+                fingerprint: r.get(14)?,
+            },
+            identity_name: r.get(15)?,
+            source: r.get(16)?,
+            first_seen: r.get(17)?,
+            last_seen: r.get(18)?,
+            deleted_at: r.get(19)?,
+        })
+    })();
+    Ok(parsed.with_context(|| format!("credential row {id} in the store is unreadable")))
+}
+
+/// The fields compared between imports, by name, as stored text.
+fn tracked_fields(c: &Credential) -> [(&'static str, Option<String>); 12] {
+    [
+        ("kind", Some(c.kind.as_str().to_string())),
+        ("name", Some(c.name.clone())),
+        ("identity", c.identity.clone()),
+        ("owner", c.owner.clone()),
+        ("scopes", Some(serde_json::to_string(&c.scopes).unwrap_or_default())),
+        ("privilege", Some(c.privilege.as_str().to_string())),
+        ("created", c.created.clone()),
+        ("expires", c.expires.clone()),
+        ("last_rotated", c.last_rotated.clone()),
+        ("last_used", c.last_used.clone()),
+        ("status", Some(c.status.as_str().to_string())),
+        ("fingerprint", c.fingerprint.clone()),
+    ]
+}
+
+fn import_batch(tx: &Transaction<'_>, batch: &InventoryBatch, input: &str, now: &str) -> Result<ImportSummary> {
+    tx.execute(
+        "INSERT INTO import_run (source, input, scope, at, new_count, changed_count, disappeared_count)
+         VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
+        params![batch.source, input, batch.complete_scope, now],
+    )?;
+    let run_id = tx.last_insert_rowid();
+    let mut summary = ImportSummary { run_id, ..ImportSummary::default() };
+
+    let mut upsert_identity = tx.prepare_cached(
+        "INSERT INTO identity (platform, external_id, kind, name, owner, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (platform, external_id) DO UPDATE SET
+           kind = excluded.kind, name = excluded.name,
+           owner = COALESCE(excluded.owner, identity.owner), last_seen = excluded.last_seen",
+    )?;
+    for i in &batch.identities {
+        upsert_identity.execute(params![i.platform, i.external_id, i.kind.as_str(), i.name, i.owner, now])?;
+    }
+
+    let mut find = tx.prepare_cached(
+        "SELECT id, kind, name, identity_external_id, owner, scopes, privilege, created, expires,
+                last_rotated, last_used, status, fingerprint, deleted_at
+         FROM credential WHERE platform = ?1 AND external_id = ?2",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO credential (platform, external_id, kind, name, identity_external_id, owner, scopes,
+            privilege, created, expires, last_rotated, last_used, status, fingerprint, source, scope,
+            first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE credential SET kind = ?2, name = ?3, identity_external_id = ?4, owner = ?5, scopes = ?6,
+            privilege = ?7, created = ?8, expires = ?9, last_rotated = ?10, last_used = ?11, status = ?12,
+            fingerprint = ?13, source = ?14, scope = COALESCE(?15, scope), last_seen = ?16, deleted_at = NULL
+         WHERE id = ?1",
+    )?;
+    let mut record = tx.prepare_cached(
+        "INSERT INTO credential_change (run_id, credential_id, change, field, old_value, new_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+
+    let mut listed: HashSet<(&str, &str)> = HashSet::with_capacity(batch.credentials.len());
+    for c in &batch.credentials {
+        if !listed.insert((c.platform.as_str(), c.external_id.as_str())) {
+            // The same credential twice in one batch (overlapping pages): the first wins.
+            continue;
+        }
+        let fields = tracked_fields(c);
+        let existing = find
+            .query_row(params![c.platform, c.external_id], |r| {
+                let id: i64 = r.get(0)?;
+                let mut old: Vec<Option<String>> = Vec::with_capacity(12);
+                for col in 1..=12 {
+                    old.push(r.get(col)?);
+                }
+                let deleted_at: Option<String> = r.get(13)?;
+                Ok((id, old, deleted_at))
+            })
+            .optional()?;
+        let values = |f: &[(&'static str, Option<String>); 12]| -> Vec<Option<String>> {
+            f.iter().map(|(_, v)| v.clone()).collect()
+        };
+        let v = values(&fields);
+        match existing {
+            None => {
+                insert.execute(params![
+                    c.platform,
+                    c.external_id,
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3],
+                    v[4],
+                    v[5],
+                    v[6],
+                    v[7],
+                    v[8],
+                    v[9],
+                    v[10],
+                    v[11],
+                    batch.source,
+                    batch.complete_scope,
+                    now
+                ])?;
+                let id = tx.last_insert_rowid();
+                record.execute(params![run_id, id, "new", None::<String>, None::<String>, None::<String>])?;
+                summary.new += 1;
+            }
+            Some((id, old, deleted_at)) => {
+                let mut changed = false;
+                if deleted_at.is_some() {
+                    record.execute(params![run_id, id, "reappeared", None::<String>, deleted_at, None::<String>])?;
+                    summary.reappeared += 1;
+                }
+                for ((field, new), old) in fields.iter().zip(&old) {
+                    if new != old {
+                        record.execute(params![run_id, id, "changed", field, old, new])?;
+                        changed = true;
+                    }
+                }
+                update.execute(params![
+                    id,
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3],
+                    v[4],
+                    v[5],
+                    v[6],
+                    v[7],
+                    v[8],
+                    v[9],
+                    v[10],
+                    v[11],
+                    batch.source,
+                    batch.complete_scope,
+                    now
+                ])?;
+                if changed {
+                    summary.changed += 1;
+                } else {
+                    summary.unchanged += 1;
+                }
+            }
+        }
+    }
+
+    if let Some(scope) = &batch.complete_scope {
+        let mut gone_stmt = tx.prepare_cached(
+            "SELECT id, platform, external_id FROM credential WHERE scope = ?1 AND deleted_at IS NULL",
+        )?;
+        let gone: Vec<i64> = gone_stmt
+            .query_map([scope], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|(_, p, e)| !listed.contains(&(p.as_str(), e.as_str())))
+            .map(|(id, _, _)| id)
+            .collect();
+        let mut mark = tx.prepare_cached("UPDATE credential SET status = 'deleted', deleted_at = ?2 WHERE id = ?1")?;
+        for id in gone {
+            mark.execute(params![id, now])?;
+            record.execute(params![run_id, id, "disappeared", "status", None::<String>, "deleted"])?;
+            summary.disappeared += 1;
+        }
+    }
+    tx.execute(
+        "UPDATE import_run SET new_count = ?2, changed_count = ?3, disappeared_count = ?4 WHERE id = ?1",
+        params![run_id, summary.new as i64, summary.changed as i64, summary.disappeared as i64],
+    )?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keywatch_model::inventory::{Identity, IdentityKind};
+
+    fn key(id: &str, status: CredentialStatus, last_used: Option<&str>) -> Credential {
+        Credential {
+            platform: "aws".into(),
+            external_id: id.into(),
+            kind: CredentialKind::AccessKey,
+            name: format!("{id} of ci-deployer"),
+            identity: Some("arn:aws:iam::123456789012:user/ci-deployer".into()),
+            owner: None,
+            scopes: vec![],
+            privilege: Privilege::Unknown,
+            created: Some("2023-01-05T10:00:00Z".into()),
+            expires: None,
+            last_rotated: None,
+            last_used: last_used.map(str::to_string),
+            status,
+            fingerprint: Some(id.into()),
+        }
+    }
+
+    fn batch(credentials: Vec<Credential>) -> InventoryBatch {
+        InventoryBatch {
+            source: "aws:credential-report".into(),
+            complete_scope: Some("aws:123456789012:access-keys".into()),
+            identities: vec![Identity {
+                platform: "aws".into(),
+                external_id: "arn:aws:iam::123456789012:user/ci-deployer".into(),
+                kind: IdentityKind::IamUser,
+                name: "ci-deployer".into(),
+                owner: None,
+            }],
+            credentials,
+        }
+    }
+
+    #[test]
+    fn imports_record_new_changed_disappeared_and_reappeared() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in(dir.path()).unwrap();
+        let first = batch(vec![
+            key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Active, None),
+            key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Active, Some("2024-01-01T00:00:00Z")),
+        ]);
+        let s = store.import(&first, "report-1.csv", "2024-02-01T00:00:00Z").unwrap();
+        assert_eq!((s.new, s.changed, s.disappeared), (2, 0, 0));
+
+        // Key 2 was used again, key 1 is gone.
+        let second = batch(vec![key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Active, Some("2024-02-10T00:00:00Z"))]);
+        let s = store.import(&second, "report-2.csv", "2024-02-11T00:00:00Z").unwrap();
+        assert_eq!((s.new, s.changed, s.disappeared), (0, 1, 1));
+        let gone = store.credential("aws:AKIAAAAAAAAAAAAAAAA1").unwrap().expect("kept after it disappeared");
+        assert_eq!(gone.credential.status, CredentialStatus::Deleted);
+        assert_eq!(gone.deleted_at.as_deref(), Some("2024-02-11T00:00:00Z"));
+        assert!(store.credentials(&CredentialFilter::default()).unwrap().iter().all(|c| c.deleted_at.is_none()));
+
+        let used = store.credential("AKIAAAAAAAAAAAAAAAA2").unwrap().unwrap();
+        let history = store.history(used.id).unwrap();
+        assert_eq!(history[0].change, "new");
+        assert_eq!(history[1].field.as_deref(), Some("last_used"));
+        assert_eq!(history[1].old_value.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(used.identity_name.as_deref(), Some("ci-deployer"));
+
+        // Importing the same report again changes nothing; key 1 coming back is recorded.
+        let s = store.import(&second, "report-2.csv", "2024-02-12T00:00:00Z").unwrap();
+        assert_eq!((s.new, s.changed, s.unchanged, s.disappeared), (0, 0, 1, 0));
+        let s = store.import(&first, "report-1.csv", "2024-02-13T00:00:00Z").unwrap();
+        assert_eq!(s.reappeared, 1);
+        assert_eq!(store.credential("AKIAAAAAAAAAAAAAAAA1").unwrap().unwrap().deleted_at, None);
+    }
+
+    #[test]
+    fn a_failed_import_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in(dir.path()).unwrap();
+        store
+            .import(
+                &batch(vec![key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Active, None)]),
+                "a",
+                "2024-01-01T00:00:00Z",
+            )
+            .unwrap();
+        let before = store.credentials(&CredentialFilter::default()).unwrap();
+        // Break the schema under the import so that it fails half-way through.
+        store.conn.execute_batch("CREATE TRIGGER fail BEFORE INSERT ON credential_change WHEN NEW.change = 'disappeared' BEGIN SELECT RAISE(ABORT, 'injected'); END").unwrap();
+        let err = store
+            .import(
+                &batch(vec![key("AKIAAAAAAAAAAAAAAAA9", CredentialStatus::Active, None)]),
+                "b",
+                "2024-01-02T00:00:00Z",
+            )
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("injected"), "{err:#}");
+        store.conn.execute_batch("DROP TRIGGER fail").unwrap();
+        assert_eq!(store.credentials(&CredentialFilter::default()).unwrap(), before);
+        let runs: i64 = store.conn.query_row("SELECT COUNT(*) FROM import_run", [], |r| r.get(0)).unwrap();
+        assert_eq!(runs, 1);
+    }
+
+    #[test]
+    fn filters_select_by_platform_status_and_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in(dir.path()).unwrap();
+        let mut stale = key("AKIAAAAAAAAAAAAAAAA3", CredentialStatus::Inactive, Some("2023-01-01T00:00:00Z"));
+        stale.expires = Some("2024-03-01T00:00:00Z".into());
+        store
+            .import(
+                &batch(vec![
+                    key("AKIAAAAAAAAAAAAAAAA4", CredentialStatus::Active, Some("2024-02-01T00:00:00Z")),
+                    stale,
+                ]),
+                "r",
+                "2024-02-02T00:00:00Z",
+            )
+            .unwrap();
+        let ids = |f: CredentialFilter| -> Vec<String> {
+            store.credentials(&f).unwrap().into_iter().map(|c| c.credential.external_id).collect()
+        };
+        assert_eq!(
+            ids(CredentialFilter { status: Some(CredentialStatus::Inactive), ..Default::default() }),
+            ["AKIAAAAAAAAAAAAAAAA3"]
+        );
+        assert_eq!(
+            ids(CredentialFilter { unused_since: Some("2024-01-01T00:00:00Z".into()), ..Default::default() }),
+            ["AKIAAAAAAAAAAAAAAAA3"]
+        );
+        assert_eq!(
+            ids(CredentialFilter {
+                expiring_before: Some(("2024-02-02T00:00:00Z".into(), "2024-04-01T00:00:00Z".into())),
+                ..Default::default()
+            }),
+            ["AKIAAAAAAAAAAAAAAAA3"]
+        );
+        assert!(ids(CredentialFilter { platform: Some("github".into()), ..Default::default() }).is_empty());
+    }
+
+    #[test]
+    fn reopening_keeps_the_data_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open_in(dir.path()).unwrap();
+            store
+                .import(
+                    &batch(vec![key("AKIAAAAAAAAAAAAAAAA5", CredentialStatus::Active, None)]),
+                    "r",
+                    "2024-01-01T00:00:00Z",
+                )
+                .unwrap();
+        }
+        let store = Store::open_in(dir.path()).unwrap();
+        assert_eq!(store.credentials(&CredentialFilter::default()).unwrap().len(), 1);
+        store.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(store);
+        let err = Store::open_in(dir.path()).err().expect("newer schema refused");
+        assert!(format!("{err:#}").contains("newer Keywatch"), "{err:#}");
+    }
+}
