@@ -7,6 +7,7 @@ mod inventory_cmd;
 mod output;
 mod rules_cmd;
 mod scan_cmd;
+mod vendor_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -94,6 +95,9 @@ pub enum Command {
     /// The inventory of machine credentials: import platform exports, list, show
     #[command(subcommand)]
     Inventory(inventory_cmd::InventoryCommand),
+    /// Vendors: the catalogue, and what one vendor could reach (`vendor exposure NAME`)
+    #[command(subcommand)]
+    Vendor(vendor_cmd::VendorCommand),
 }
 
 /// Output formats of the shared CLI contract.
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Command::Har(cmd) => har_cmd::run(&cli.global, cmd),
         Command::Rules(cmd) => rules_cmd::run(&cli.global, cmd),
         Command::Inventory(cmd) => inventory_cmd::run(&cli.global, cmd),
+        Command::Vendor(cmd) => vendor_cmd::run(&cli.global, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -172,3 +172,44 @@ fn listing_without_an_inventory_says_how_to_make_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("keywatch inventory import"));
     assert!(!dir.path().join("keywatch.db").exists(), "listing must not create a store");
 }
+
+#[test]
+fn vendor_exposure_finds_what_a_vendor_holds_on_every_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let report = dir.path().join("report.csv");
+    fs::write(
+        &report,
+        format!(
+            "{HEADER}\n{}\n{}\n",
+            report_row("moveworks-sync", true, "2024-02-10T08:00:00+00:00"),
+            report_row("ci-deployer", true, "2024-02-11T08:00:00+00:00")
+        ),
+    )
+    .unwrap();
+    let apps = dir.path().join("installations.json");
+    fs::write(&apps, installations(&[("moveworks", r#"{"members": "write"}"#), ("zapier", r#"{"contents": "read"}"#)]))
+        .unwrap();
+    keywatch(&data).args(["inventory", "import"]).arg(&report).arg(&apps).assert().success();
+
+    let out = keywatch(&data).args(["vendor", "exposure", "MOVEWORKS", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "found something: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["vendor"], "Moveworks");
+    let creds = v["credentials"].as_array().unwrap();
+    let platforms: Vec<&str> = creds.iter().map(|c| c["platform"].as_str().unwrap()).collect();
+    assert_eq!(platforms, ["github", "aws"], "admin installation first, then the AWS key: {creds:#?}");
+    for c in creds {
+        assert!(c["confidence"].as_f64().unwrap() > 0.5);
+        assert!(c["evidence"][0].as_str().unwrap().to_lowercase().contains("moveworks"), "{c}");
+    }
+    assert_eq!(creds[1]["identity"], "moveworks-sync");
+
+    let out = keywatch(&data).args(["vendor", "exposure", "no-such-vendor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keywatch vendor list"));
+
+    let list = keywatch(&data).args(["vendor", "list", "--format", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(v["stats"]["count"].as_u64().unwrap() >= 150);
+}

@@ -1,0 +1,195 @@
+//! `keywatch vendor`: the vendor catalogue, and every stored credential a vendor could hold.
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use keywatch_inventory::attribution::{attribute, Attribution};
+use keywatch_inventory::catalogue::Catalogue;
+use keywatch_model::inventory::CredentialStatus;
+use keywatch_store::{CredentialFilter, Store, StoredCredential};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::{exit, Format, Global};
+
+#[derive(Subcommand, Debug)]
+pub enum VendorCommand {
+    /// List the vendors Keywatch knows (built in, plus --vendors files)
+    List(ListArgs),
+    /// Every stored identity and credential attributed to one vendor, on every platform
+    Exposure(ExposureArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CatalogueArgs {
+    /// Your own vendor file (the `[[vendor]]` format of data/vendors/catalogue.toml); repeatable
+    #[arg(long = "vendors", value_name = "FILE")]
+    pub vendor_files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExposureArgs {
+    /// Vendor id, name or alias (any case)
+    pub name: String,
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+    /// Leave out links weaker than this (0 to 1)
+    #[arg(long, default_value_t = 0.0, value_name = "X")]
+    pub min_confidence: f64,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub fn run(global: &Global, cmd: &VendorCommand) -> Result<u8> {
+    match cmd {
+        VendorCommand::List(args) => list(args),
+        VendorCommand::Exposure(args) => exposure(global, args),
+    }
+}
+
+fn load(args: &CatalogueArgs) -> Result<Catalogue> {
+    let mut catalogue = Catalogue::builtin()?;
+    for file in &args.vendor_files {
+        catalogue.extend_from_file(file)?;
+    }
+    Ok(catalogue)
+}
+
+fn list(args: &ListArgs) -> Result<u8> {
+    let catalogue = load(&args.catalogue)?;
+    let stdout = std::io::stdout();
+    let format = Format::resolve(args.format, stdout.is_terminal());
+    let mut out = stdout.lock();
+    match format {
+        Format::Human => {
+            for v in catalogue.vendors() {
+                writeln!(out, "{:<28} {:<32} {}", v.id, v.name, v.categories.join(", "))?;
+            }
+        }
+        _ => {
+            let vendors: Vec<serde_json::Value> = catalogue
+                .vendors()
+                .iter()
+                .map(|v| {
+                    json!({"id": v.id, "name": v.name, "aliases": v.aliases, "domains": v.domains,
+                           "github_apps": v.github_apps, "aws_accounts": v.aws_accounts,
+                           "categories": v.categories})
+                })
+                .collect();
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({"vendors": vendors, "errors": [], "stats": {"count": vendors.len()}}),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    Ok(exit::CLEAN)
+}
+
+fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
+    let catalogue = load(&args.catalogue)?;
+    let Some(vendor) = catalogue.find(&args.name) else {
+        bail!(
+            "no vendor {:?} in the catalogue (see `keywatch vendor list`, or add one with --vendors FILE)",
+            args.name
+        );
+    };
+    let dir = global.data_dir();
+    if !dir.join(keywatch_store::DATABASE_FILE).exists() {
+        bail!("no inventory in {} yet: run `keywatch inventory import FILE...` first", dir.display());
+    }
+    let store = Store::open_in(&dir)?;
+    let mut held: Vec<(StoredCredential, Attribution)> = store
+        .credentials(&CredentialFilter::default())?
+        .into_iter()
+        .filter_map(|c| {
+            let link = attribute(&catalogue, &c.credential, c.identity_name.as_deref())
+                .into_iter()
+                .find(|a| a.vendor_id == vendor.id && a.confidence >= args.min_confidence)?;
+            Some((c, link))
+        })
+        .collect();
+    // Active, privileged, recently used first: what to rotate first.
+    held.sort_by(|(a, _), (b, _)| {
+        let rank = |c: &StoredCredential| {
+            (c.credential.status != CredentialStatus::Active, std::cmp::Reverse(c.credential.privilege))
+        };
+        rank(a).cmp(&rank(b)).then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
+    });
+    let stdout = std::io::stdout();
+    let format = Format::resolve(args.format, stdout.is_terminal());
+    let mut out = stdout.lock();
+    let row = |c: &StoredCredential, a: &Attribution| {
+        let k = &c.credential;
+        json!({"platform": k.platform, "kind": k.kind, "id": k.external_id, "name": k.name,
+               "identity": c.identity_name.clone().or(k.identity.clone()), "owner": k.owner,
+               "privilege": k.privilege, "scopes": k.scopes, "created": k.created,
+               "last_used": k.last_used, "status": k.status, "confidence": a.confidence,
+               "evidence": a.evidence})
+    };
+    match format {
+        Format::Human => {
+            writeln!(out, "{} ({}): {} credentials", vendor.name, vendor.id, held.len())?;
+            for (c, a) in &held {
+                let k = &c.credential;
+                writeln!(
+                    out,
+                    "  {:<7} {:<22} {:<8} {:<8} {}  last used {}  [{:.2}: {}]",
+                    k.platform,
+                    k.kind.as_str(),
+                    k.status.as_str(),
+                    k.privilege.as_str(),
+                    k.name,
+                    k.last_used.as_deref().unwrap_or("never/unknown"),
+                    a.confidence,
+                    a.evidence.join("; ")
+                )?;
+            }
+        }
+        Format::Csv => {
+            writeln!(out, "platform,kind,id,name,identity,privilege,status,last_used,confidence")?;
+            for (c, a) in &held {
+                let k = &c.credential;
+                let cells = [
+                    k.platform.clone(),
+                    k.kind.as_str().to_string(),
+                    k.external_id.clone(),
+                    k.name.clone(),
+                    c.identity_name.clone().unwrap_or_default(),
+                    k.privilege.as_str().to_string(),
+                    k.status.as_str().to_string(),
+                    k.last_used.clone().unwrap_or_default(),
+                    format!("{:.2}", a.confidence),
+                ];
+                let quoted: Vec<String> = cells
+                    .iter()
+                    .map(|s| {
+                        if s.contains([',', '"', '\n']) {
+                            format!("\"{}\"", s.replace('"', "\"\""))
+                        } else {
+                            s.clone()
+                        }
+                    })
+                    .collect();
+                writeln!(out, "{}", quoted.join(","))?;
+            }
+        }
+        _ => {
+            let list: Vec<serde_json::Value> = held.iter().map(|(c, a)| row(c, a)).collect();
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({"vendor": vendor.name, "vendor_id": vendor.id, "credentials": list, "errors": [], "stats": {"count": list.len()}}),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    Ok(if held.is_empty() { exit::CLEAN } else { exit::FOUND })
+}

@@ -1,0 +1,166 @@
+//! Which vendor holds a credential, from what the platforms say about it.
+//!
+//! Static metadata only: GitHub App slugs, the vendor names people put in token labels and
+//! identity names (`zapier-prod`, `snowflake etl`), and the domains of owners' email
+//! addresses. Each link carries a confidence and the evidence behind it, so a person can
+//! judge it; nothing here is a guess without a stated reason.
+
+use crate::catalogue::{Catalogue, Vendor};
+use keywatch_model::inventory::Credential;
+
+/// One vendor link of one credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribution {
+    pub vendor_id: String,
+    /// 0 to 1: 0.95 for a catalogued id (an app slug), lower for names in free text.
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+}
+
+/// Vendor names shorter than this are not looked for in free text: `box` or `aha` in a
+/// label says little.
+const MIN_NAME_IN_TEXT: usize = 4;
+
+/// Every vendor `credential` (held by the identity named `identity_name`) can be tied to,
+/// strongest first.
+pub fn attribute(catalogue: &Catalogue, credential: &Credential, identity_name: Option<&str>) -> Vec<Attribution> {
+    let mut out: Vec<Attribution> = Vec::new();
+    let mut add =
+        |vendor: &Vendor, confidence: f64, evidence: String| match out.iter_mut().find(|a| a.vendor_id == vendor.id) {
+            Some(a) => {
+                a.confidence = a.confidence.max(confidence);
+                if !a.evidence.contains(&evidence) {
+                    a.evidence.push(evidence);
+                }
+            }
+            None => out.push(Attribution { vendor_id: vendor.id.clone(), confidence, evidence: vec![evidence] }),
+        };
+
+    let installation = credential.platform == "github" && credential.external_id.starts_with("installation/");
+    if let (true, Some(slug)) = (installation, identity_name) {
+        if let Some(v) = catalogue.by_github_app(slug) {
+            add(v, 0.95, format!("GitHub App slug {slug:?} is {}'s app", v.name));
+        }
+    }
+    let texts = [("identity name", identity_name), ("credential name", Some(credential.name.as_str()))];
+    for (what, text) in texts {
+        let Some(text) = text else { continue };
+        for (v, matched) in vendors_named_in(catalogue, text) {
+            add(v, 0.6, format!("{what} {text:?} contains {matched:?}, a name of {}", v.name));
+        }
+    }
+    if let Some(owner) = &credential.owner {
+        if let Some((_, domain)) = owner.rsplit_once('@') {
+            if let Some(v) = catalogue.by_domain(domain) {
+                add(v, 0.8, format!("owner {owner} has an address at {domain}, a domain of {}", v.name));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.vendor_id.cmp(&b.vendor_id)));
+    out
+}
+
+/// Vendors whose id, name or alias appears in `text` as whole words (`zapier-prod`,
+/// `Snowflake ETL`, `new_relic_ingest`), with the words that matched.
+fn vendors_named_in<'c>(catalogue: &'c Catalogue, text: &str) -> Vec<(&'c Vendor, String)> {
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for vendor in catalogue.vendors() {
+        let names = std::iter::once(vendor.id.as_str())
+            .chain(std::iter::once(vendor.name.as_str()))
+            .chain(vendor.aliases.iter().map(String::as_str));
+        for name in names {
+            let name_words: Vec<String> =
+                name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+            let joined: String = name_words.concat();
+            if joined.len() < MIN_NAME_IN_TEXT {
+                continue;
+            }
+            let as_phrase =
+                !name_words.is_empty() && words.windows(name_words.len()).any(|w| w == name_words.as_slice());
+            let as_word = words.contains(&joined);
+            if as_phrase || as_word {
+                found.push((vendor, name.to_string()));
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keywatch_model::inventory::{CredentialKind, CredentialStatus, Privilege};
+
+    fn credential(platform: &str, external_id: &str, name: &str, owner: Option<&str>) -> Credential {
+        Credential {
+            platform: platform.into(),
+            external_id: external_id.into(),
+            kind: CredentialKind::ApiToken,
+            name: name.into(),
+            identity: None,
+            owner: owner.map(str::to_string),
+            scopes: vec![],
+            privilege: Privilege::Unknown,
+            created: None,
+            expires: None,
+            last_rotated: None,
+            last_used: None,
+            status: CredentialStatus::Active,
+            fingerprint: None,
+        }
+    }
+
+    fn catalogue() -> Catalogue {
+        let mut c = Catalogue::builtin().unwrap();
+        c.extend_from_str(
+            "test",
+            r#"
+            [[vendor]]
+            id = "acme-etl"
+            name = "Acme ETL"
+            aliases = ["acmeetl"]
+            domains = ["acme-etl.example"]
+            github_apps = ["acme-etl-app"]
+            "#,
+        )
+        .unwrap();
+        c
+    }
+
+    #[test]
+    fn labels_slugs_and_owner_domains_name_the_vendor_with_evidence() {
+        let c = catalogue();
+        let by_label = attribute(&c, &credential("atlassian", "t1", "zapier-prod", None), None);
+        assert_eq!(by_label[0].vendor_id, "zapier");
+        assert!(by_label[0].evidence[0].contains("\"zapier-prod\""), "{by_label:?}");
+
+        let phrase = attribute(&c, &credential("okta", "t2", "Acme ETL nightly", None), None);
+        assert_eq!(phrase[0].vendor_id, "acme-etl");
+
+        let slug = attribute(
+            &c,
+            &credential("github", "installation/7/grant", "x app installation", None),
+            Some("acme-etl-app"),
+        );
+        assert_eq!((slug[0].vendor_id.as_str(), slug[0].confidence), ("acme-etl", 0.95));
+
+        let owner = attribute(&c, &credential("okta", "t3", "nightly", Some("bot@mail.acme-etl.example")), None);
+        assert_eq!(owner[0].vendor_id, "acme-etl");
+        assert!(owner[0].evidence[0].contains("acme-etl.example"));
+    }
+
+    #[test]
+    fn words_inside_other_words_and_generic_labels_name_no_vendor() {
+        let c = catalogue();
+        for label in ["deploy key", "ci", "prod token", "zapierish"] {
+            let found = attribute(&c, &credential("github", "k", label, None), None);
+            assert!(found.is_empty(), "{label}: {found:?}");
+        }
+    }
+}
