@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use keywatch_inventory::attribution::Attributor;
 use keywatch_inventory::import::{read_export, ExportKind, ImportContext};
 use keywatch_model::inventory::{CredentialKind, CredentialStatus, Privilege};
 use keywatch_model::time::{parse_rfc3339, rfc3339_utc};
@@ -41,6 +42,8 @@ pub struct ImportArgs {
     /// Exit 2 if any file could not be imported
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub catalogue: crate::vendor_cmd::CatalogueArgs,
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +93,9 @@ fn now() -> String {
 }
 
 fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
+    let catalogue = crate::vendor_cmd::load(&args.catalogue)?;
+    let attributor = Attributor::new(&catalogue);
+    let link = crate::vendor_cmd::linker(&attributor);
     let mut store = Store::open_in(&global.data_dir())?;
     let ctx = ImportContext { github_owner: args.owner.clone() };
     let mut failed = 0usize;
@@ -100,7 +106,7 @@ fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
             .and_then(|bytes| read_export(&bytes, &display, args.kind, &ctx))
             .and_then(|(kind, batch)| {
                 let summary =
-                    store.import(&batch, &display, &now()).with_context(|| format!("{display}: not stored"))?;
+                    store.import(&batch, &display, &now(), &link).with_context(|| format!("{display}: not stored"))?;
                 Ok((kind, batch, summary))
             });
         match outcome {
@@ -277,7 +283,7 @@ fn write_csv(out: &mut dyn Write, found: &[StoredCredential]) -> Result<()> {
 }
 
 /// The store, which must exist: listing must not create an empty one silently.
-fn open_existing(global: &Global) -> Result<Store> {
+pub(crate) fn open_existing(global: &Global) -> Result<Store> {
     let dir = global.data_dir();
     if !dir.join(keywatch_store::DATABASE_FILE).exists() {
         bail!("no inventory in {} yet: run `keywatch inventory import FILE...` first", dir.display());

@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use keywatch_inventory::attribution::{attribute, Attribution};
+use keywatch_inventory::attribution::{Attribution, Attributor};
 use keywatch_inventory::catalogue::Catalogue;
-use keywatch_model::inventory::CredentialStatus;
-use keywatch_store::{CredentialFilter, Store, StoredCredential};
+use keywatch_model::inventory::{Credential, CredentialStatus};
+use keywatch_store::{StoredCredential, VendorLink};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -18,6 +18,15 @@ pub enum VendorCommand {
     List(ListArgs),
     /// Every stored identity and credential attributed to one vendor, on every platform
     Exposure(ExposureArgs),
+    /// Attribute every stored credential again, after the catalogue changed (imports
+    /// attribute what they store)
+    Relink(RelinkArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RelinkArgs {
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
 }
 
 #[derive(Args, Debug)]
@@ -52,10 +61,33 @@ pub fn run(global: &Global, cmd: &VendorCommand) -> Result<u8> {
     match cmd {
         VendorCommand::List(args) => list(args),
         VendorCommand::Exposure(args) => exposure(global, args),
+        VendorCommand::Relink(args) => relink(global, args),
     }
 }
 
-fn load(args: &CatalogueArgs) -> Result<Catalogue> {
+/// The store's view of an attribution.
+pub fn linker<'a>(attributor: &'a Attributor<'a>) -> impl Fn(&Credential, Option<&str>) -> Vec<VendorLink> + 'a {
+    move |credential, identity_name| {
+        attributor
+            .attribute(credential, identity_name)
+            .into_iter()
+            .map(|a: Attribution| (a.vendor_id, a.confidence, a.evidence))
+            .collect()
+    }
+}
+
+fn relink(global: &Global, args: &RelinkArgs) -> Result<u8> {
+    let catalogue = load(&args.catalogue)?;
+    let mut store = crate::inventory_cmd::open_existing(global)?;
+    let attributor = Attributor::new(&catalogue);
+    let linked = store.relink(&linker(&attributor))?;
+    if !global.quiet {
+        eprintln!("{linked} credentials are attributed to at least one vendor");
+    }
+    Ok(exit::CLEAN)
+}
+
+pub fn load(args: &CatalogueArgs) -> Result<Catalogue> {
     let mut catalogue = Catalogue::builtin()?;
     for file in &args.vendor_files {
         catalogue.extend_from_file(file)?;
@@ -102,20 +134,12 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
             args.name
         );
     };
-    let dir = global.data_dir();
-    if !dir.join(keywatch_store::DATABASE_FILE).exists() {
-        bail!("no inventory in {} yet: run `keywatch inventory import FILE...` first", dir.display());
-    }
-    let store = Store::open_in(&dir)?;
+    let store = crate::inventory_cmd::open_existing(global)?;
     let mut held: Vec<(StoredCredential, Attribution)> = store
-        .credentials(&CredentialFilter::default())?
+        .vendor_credentials(&vendor.id)?
         .into_iter()
-        .filter_map(|c| {
-            let link = attribute(&catalogue, &c.credential, c.identity_name.as_deref())
-                .into_iter()
-                .find(|a| a.vendor_id == vendor.id && a.confidence >= args.min_confidence)?;
-            Some((c, link))
-        })
+        .filter(|(_, confidence, _)| *confidence >= args.min_confidence)
+        .map(|(c, confidence, evidence)| (c, Attribution { vendor_id: vendor.id.clone(), confidence, evidence }))
         .collect();
     // Active, privileged, recently used first: what to rotate first.
     held.sort_by(|(a, _), (b, _)| {

@@ -213,3 +213,41 @@ fn vendor_exposure_finds_what_a_vendor_holds_on_every_platform() {
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert!(v["stats"]["count"].as_u64().unwrap() >= 150);
 }
+
+#[test]
+fn links_are_stored_at_import_and_relinked_with_a_users_vendor_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let apps = dir.path().join("installations.json");
+    fs::write(&apps, installations(&[("acme-sync-bot", r#"{"contents": "write"}"#)])).unwrap();
+    keywatch(&data).args(["inventory", "import"]).arg(&apps).assert().success();
+    let vendors = dir.path().join("vendors.toml");
+    fs::write(&vendors, "[[vendor]]\nid = \"acme-sync\"\nname = \"Acme Sync\"\ndomains = [\"acme-sync.example\"]\n")
+        .unwrap();
+
+    // Not in the built-in catalogue: nothing was linked at import.
+    let out = keywatch(&data)
+        .args(["vendor", "exposure", "acme sync", "--format", "json"])
+        .arg("--vendors")
+        .arg(&vendors)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    keywatch(&data).args(["vendor", "relink", "--vendors"]).arg(&vendors).assert().success();
+    let out = keywatch(&data)
+        .args(["vendor", "exposure", "Acme Sync", "--format", "json"])
+        .arg("--vendors")
+        .arg(&vendors)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["credentials"][0]["identity"], "acme-sync-bot");
+    assert_eq!(v["credentials"][0]["privilege"], "write");
+
+    // A broken vendor file is an error naming it, and the store is untouched.
+    fs::write(&vendors, "[[vendor]]\nid = \"Bad Id\"\n").unwrap();
+    let out = keywatch(&data).args(["vendor", "relink", "--vendors"]).arg(&vendors).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vendors.toml"), "{}", String::from_utf8_lossy(&out.stderr));
+}

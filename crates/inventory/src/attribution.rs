@@ -7,6 +7,7 @@
 
 use crate::catalogue::{Catalogue, Vendor};
 use keywatch_model::inventory::Credential;
+use std::collections::HashMap;
 
 /// One vendor link of one credential.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,12 +22,52 @@ pub struct Attribution {
 /// label says little.
 const MIN_NAME_IN_TEXT: usize = 4;
 
-/// Every vendor `credential` (held by the identity named `identity_name`) can be tied to,
-/// strongest first.
-pub fn attribute(catalogue: &Catalogue, credential: &Credential, identity_name: Option<&str>) -> Vec<Attribution> {
-    let mut out: Vec<Attribution> = Vec::new();
-    let mut add =
-        |vendor: &Vendor, confidence: f64, evidence: String| match out.iter_mut().find(|a| a.vendor_id == vendor.id) {
+/// Attributes credentials against one catalogue; builds its name index once, so that a
+/// credential costs a lookup per word of its names, not a pass over every vendor.
+pub struct Attributor<'c> {
+    catalogue: &'c Catalogue,
+    /// First word of a vendor name (`snowflake` of "snowflake computing") -> the vendor
+    /// index, the name's words and the name as written.
+    names: HashMap<String, Vec<(usize, Vec<String>, String)>>,
+}
+
+impl<'c> Attributor<'c> {
+    pub fn new(catalogue: &'c Catalogue) -> Self {
+        let mut names: HashMap<String, Vec<(usize, Vec<String>, String)>> = HashMap::new();
+        for (index, vendor) in catalogue.vendors().iter().enumerate() {
+            // Vendors with no domain come only from the AWS account list, whose names are
+            // often plain words ("Scale", "Make"): in free text they would match anything.
+            if vendor.domains.is_empty() {
+                continue;
+            }
+            let all = std::iter::once(&vendor.id).chain(std::iter::once(&vendor.name)).chain(vendor.aliases.iter());
+            let mut seen: Vec<Vec<String>> = Vec::new();
+            for name in all {
+                let name_words = words(name);
+                if name_words.concat().len() < MIN_NAME_IN_TEXT || seen.contains(&name_words) {
+                    continue;
+                }
+                seen.push(name_words.clone());
+                // Written as one word too: "New Relic" is also `newrelic`.
+                let joined = vec![name_words.concat()];
+                if name_words.len() > 1 && !seen.contains(&joined) {
+                    names.entry(joined[0].clone()).or_default().push((index, joined.clone(), name.clone()));
+                    seen.push(joined);
+                }
+                names.entry(name_words[0].clone()).or_default().push((index, name_words, name.clone()));
+            }
+        }
+        Attributor { catalogue, names }
+    }
+
+    /// Every vendor `credential` (held by the identity named `identity_name`) can be tied
+    /// to, strongest first.
+    pub fn attribute(&self, credential: &Credential, identity_name: Option<&str>) -> Vec<Attribution> {
+        let mut out: Vec<Attribution> = Vec::new();
+        let mut add = |vendor: &Vendor, confidence: f64, evidence: String| match out
+            .iter_mut()
+            .find(|a| a.vendor_id == vendor.id)
+        {
             Some(a) => {
                 a.confidence = a.confidence.max(confidence);
                 if !a.evidence.contains(&evidence) {
@@ -36,60 +77,56 @@ pub fn attribute(catalogue: &Catalogue, credential: &Credential, identity_name: 
             None => out.push(Attribution { vendor_id: vendor.id.clone(), confidence, evidence: vec![evidence] }),
         };
 
-    let installation = credential.platform == "github" && credential.external_id.starts_with("installation/");
-    if let (true, Some(slug)) = (installation, identity_name) {
-        if let Some(v) = catalogue.by_github_app(slug) {
-            add(v, 0.95, format!("GitHub App slug {slug:?} is {}'s app", v.name));
-        }
-    }
-    let texts = [("identity name", identity_name), ("credential name", Some(credential.name.as_str()))];
-    for (what, text) in texts {
-        let Some(text) = text else { continue };
-        for (v, matched) in vendors_named_in(catalogue, text) {
-            add(v, 0.6, format!("{what} {text:?} contains {matched:?}, a name of {}", v.name));
-        }
-    }
-    if let Some(owner) = &credential.owner {
-        if let Some((_, domain)) = owner.rsplit_once('@') {
-            if let Some(v) = catalogue.by_domain(domain) {
-                add(v, 0.8, format!("owner {owner} has an address at {domain}, a domain of {}", v.name));
+        let installation = credential.platform == "github" && credential.external_id.starts_with("installation/");
+        if let (true, Some(slug)) = (installation, identity_name) {
+            if let Some(v) = self.catalogue.by_github_app(slug) {
+                add(v, 0.95, format!("GitHub App slug {slug:?} is {}'s app", v.name));
             }
         }
+        let texts = [("identity name", identity_name), ("credential name", Some(credential.name.as_str()))];
+        for (what, text) in texts {
+            let Some(text) = text else { continue };
+            for (v, matched) in self.vendors_named_in(text) {
+                add(v, 0.6, format!("{what} {text:?} contains {matched:?}, a name of {}", v.name));
+            }
+        }
+        if let Some(owner) = &credential.owner {
+            if let Some((_, domain)) = owner.rsplit_once('@') {
+                if let Some(v) = self.catalogue.by_domain(domain) {
+                    add(v, 0.8, format!("owner {owner} has an address at {domain}, a domain of {}", v.name));
+                }
+            }
+        }
+        out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.vendor_id.cmp(&b.vendor_id)));
+        out
     }
-    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then_with(|| a.vendor_id.cmp(&b.vendor_id)));
-    out
+
+    /// Vendors whose id, name or alias appears in `text` as whole words (`zapier-prod`,
+    /// `Snowflake ETL`, `new_relic_ingest`), with the name that matched.
+    fn vendors_named_in(&self, text: &str) -> Vec<(&'c Vendor, String)> {
+        let text_words = words(text);
+        let mut found: Vec<(&'c Vendor, String)> = Vec::new();
+        for (at, word) in text_words.iter().enumerate() {
+            let Some(candidates) = self.names.get(word) else { continue };
+            for (index, name_words, name) in candidates {
+                let vendor = &self.catalogue.vendors()[*index];
+                if text_words[at..].starts_with(name_words) && !found.iter().any(|(v, _)| v.id == vendor.id) {
+                    found.push((vendor, name.clone()));
+                }
+            }
+        }
+        found
+    }
 }
 
-/// Vendors whose id, name or alias appears in `text` as whole words (`zapier-prod`,
-/// `Snowflake ETL`, `new_relic_ingest`), with the words that matched.
-fn vendors_named_in<'c>(catalogue: &'c Catalogue, text: &str) -> Vec<(&'c Vendor, String)> {
-    let words: Vec<String> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
-    if words.is_empty() {
-        return Vec::new();
-    }
-    let mut found = Vec::new();
-    for vendor in catalogue.vendors() {
-        let names = std::iter::once(vendor.id.as_str())
-            .chain(std::iter::once(vendor.name.as_str()))
-            .chain(vendor.aliases.iter().map(String::as_str));
-        for name in names {
-            let name_words: Vec<String> =
-                name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
-            let joined: String = name_words.concat();
-            if joined.len() < MIN_NAME_IN_TEXT {
-                continue;
-            }
-            let as_phrase =
-                !name_words.is_empty() && words.windows(name_words.len()).any(|w| w == name_words.as_slice());
-            let as_word = words.contains(&joined);
-            if as_phrase || as_word {
-                found.push((vendor, name.to_string()));
-                break;
-            }
-        }
-    }
-    found
+/// Lower-case alphanumeric words.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// [`Attributor::attribute`] for a single credential.
+pub fn attribute(catalogue: &Catalogue, credential: &Credential, identity_name: Option<&str>) -> Vec<Attribution> {
+    Attributor::new(catalogue).attribute(credential, identity_name)
 }
 
 #[cfg(test)]

@@ -13,7 +13,17 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Schema migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_inventory", include_str!("../migrations/0001_inventory.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_inventory", include_str!("../migrations/0001_inventory.sql")),
+    ("0002_vendor_links", include_str!("../migrations/0002_vendor_links.sql")),
+];
+
+/// A vendor link proposed by the caller's attribution: vendor id, confidence, evidence.
+pub type VendorLink = (String, f64, Vec<String>);
+
+/// Attribution, supplied by the caller so the store knows nothing of vendors: the links of a
+/// credential given the name of its identity.
+pub type Linker<'a> = &'a dyn Fn(&Credential, Option<&str>) -> Vec<VendorLink>;
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "keywatch.db";
@@ -95,9 +105,16 @@ impl Store {
 
     /// Stores one batch in one transaction. `input` names where it came from (a file) and
     /// `now` is the import time (RFC 3339 UTC).
-    pub fn import(&mut self, batch: &InventoryBatch, input: &str, now: &str) -> Result<ImportSummary> {
+    /// `link` attributes each stored credential to vendors; its links replace the old ones.
+    pub fn import(
+        &mut self,
+        batch: &InventoryBatch,
+        input: &str,
+        now: &str,
+        link: Linker<'_>,
+    ) -> Result<ImportSummary> {
         let tx = self.conn.transaction()?;
-        let summary = import_batch(&tx, batch, input, now)?;
+        let summary = import_batch(&tx, batch, input, now, link)?;
         tx.commit().context("cannot commit the import")?;
         Ok(summary)
     }
@@ -167,6 +184,41 @@ impl Store {
         }
     }
 
+    /// Recomputes every credential's vendor links (after the catalogue changed), in one
+    /// transaction; returns how many credentials now have at least one link.
+    pub fn relink(&mut self, link: Linker<'_>) -> Result<usize> {
+        let all = self.credentials(&CredentialFilter { status: None, ..CredentialFilter::default() })?;
+        let deleted =
+            self.credentials(&CredentialFilter { status: Some(CredentialStatus::Deleted), ..Default::default() })?;
+        let tx = self.conn.transaction()?;
+        let mut linked = 0;
+        for c in all.iter().chain(&deleted) {
+            linked += usize::from(write_links(&tx, c.id, &link(&c.credential, c.identity_name.as_deref()))? > 0);
+        }
+        tx.commit()?;
+        Ok(linked)
+    }
+
+    /// The credentials linked to one vendor, deleted ones included, with each link's
+    /// confidence and evidence.
+    pub fn vendor_credentials(&self, vendor_id: &str) -> Result<Vec<(StoredCredential, f64, Vec<String>)>> {
+        let mut stmt = self.conn.prepare(SELECT_VENDOR_CREDENTIALS)?;
+        let rows = stmt.query_map([vendor_id], |r| {
+            let credential = row_to_credential(r)?;
+            let confidence: f64 = r.get(20)?;
+            let evidence: String = r.get(21)?;
+            Ok((credential, confidence, evidence))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (credential, confidence, evidence) = row?;
+            let evidence: Vec<String> =
+                serde_json::from_str(&evidence).context("stored link evidence is unreadable")?;
+            out.push((credential?, confidence, evidence));
+        }
+        Ok(out)
+    }
+
     /// Every recorded change of one credential, oldest first.
     pub fn history(&self, credential_id: i64) -> Result<Vec<Change>> {
         let mut stmt = self.conn.prepare(
@@ -203,11 +255,39 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-const SELECT_CREDENTIAL: &str = "SELECT c.id, c.platform, c.external_id, c.kind, c.name, c.identity_external_id,
-    c.owner, c.scopes, c.privilege, c.created, c.expires, c.last_rotated, c.last_used, c.status,
-    c.fingerprint, i.name, c.source, c.first_seen, c.last_seen, c.deleted_at
-    FROM credential c LEFT JOIN identity i
-      ON i.platform = c.platform AND i.external_id = c.identity_external_id";
+/// The columns `row_to_credential` reads, in its order.
+macro_rules! credential_columns {
+    () => {
+        "SELECT c.id, c.platform, c.external_id, c.kind, c.name, c.identity_external_id,
+         c.owner, c.scopes, c.privilege, c.created, c.expires, c.last_rotated, c.last_used, c.status,
+         c.fingerprint, i.name, c.source, c.first_seen, c.last_seen, c.deleted_at"
+    };
+}
+
+const SELECT_CREDENTIAL: &str = concat!(
+    credential_columns!(),
+    " FROM credential c LEFT JOIN identity i ON i.platform = c.platform AND i.external_id = c.identity_external_id"
+);
+
+const SELECT_VENDOR_CREDENTIALS: &str = concat!(
+    credential_columns!(),
+    ", l.confidence, l.evidence FROM credential c
+     JOIN vendor_link l ON l.credential_id = c.id
+     LEFT JOIN identity i ON i.platform = c.platform AND i.external_id = c.identity_external_id
+     WHERE l.vendor_id = ?1 ORDER BY c.id"
+);
+
+/// Replaces the vendor links of one credential; returns how many it now has.
+fn write_links(tx: &Transaction<'_>, credential_id: i64, links: &[VendorLink]) -> Result<usize> {
+    tx.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO vendor_link (credential_id, vendor_id, confidence, evidence) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (vendor, confidence, evidence) in links {
+        insert.execute(params![credential_id, vendor, confidence, serde_json::to_string(evidence)?])?;
+    }
+    Ok(links.len())
+}
 
 /// A row of `SELECT_CREDENTIAL`. An unreadable stored value is an error naming the row, not
 /// a panic: the file may have been written by another version.
@@ -264,7 +344,29 @@ fn tracked_fields(c: &Credential) -> [(&'static str, Option<String>); 12] {
     ]
 }
 
-fn import_batch(tx: &Transaction<'_>, batch: &InventoryBatch, input: &str, now: &str) -> Result<ImportSummary> {
+fn import_batch(
+    tx: &Transaction<'_>,
+    batch: &InventoryBatch,
+    input: &str,
+    now: &str,
+    link: Linker<'_>,
+) -> Result<ImportSummary> {
+    let identity_names: std::collections::HashMap<(&str, &str), &str> =
+        batch.identities.iter().map(|i| ((i.platform.as_str(), i.external_id.as_str()), i.name.as_str())).collect();
+    let identity_name = |c: &Credential| -> Option<String> {
+        let id = c.identity.as_deref()?;
+        if let Some(name) = identity_names.get(&(c.platform.as_str(), id)) {
+            return Some(name.to_string());
+        }
+        tx.query_row(
+            "SELECT name FROM identity WHERE platform = ?1 AND external_id = ?2",
+            params![c.platform, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+    };
     tx.execute(
         "INSERT INTO import_run (source, input, scope, at, new_count, changed_count, disappeared_count)
          VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
@@ -351,6 +453,7 @@ fn import_batch(tx: &Transaction<'_>, batch: &InventoryBatch, input: &str, now: 
                 ])?;
                 let id = tx.last_insert_rowid();
                 record.execute(params![run_id, id, "new", None::<String>, None::<String>, None::<String>])?;
+                write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
                 summary.new += 1;
             }
             Some((id, old, deleted_at)) => {
@@ -383,6 +486,7 @@ fn import_batch(tx: &Transaction<'_>, batch: &InventoryBatch, input: &str, now: 
                     batch.complete_scope,
                     now
                 ])?;
+                write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
                 if changed {
                     summary.changed += 1;
                 } else {
@@ -421,6 +525,8 @@ fn import_batch(tx: &Transaction<'_>, batch: &InventoryBatch, input: &str, now: 
 mod tests {
     use super::*;
     use keywatch_model::inventory::{Identity, IdentityKind};
+
+    const NO_LINKS: Linker<'static> = &|_, _| Vec::new();
 
     fn key(id: &str, status: CredentialStatus, last_used: Option<&str>) -> Credential {
         Credential {
@@ -464,12 +570,12 @@ mod tests {
             key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Active, None),
             key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Active, Some("2024-01-01T00:00:00Z")),
         ]);
-        let s = store.import(&first, "report-1.csv", "2024-02-01T00:00:00Z").unwrap();
+        let s = store.import(&first, "report-1.csv", "2024-02-01T00:00:00Z", NO_LINKS).unwrap();
         assert_eq!((s.new, s.changed, s.disappeared), (2, 0, 0));
 
         // Key 2 was used again, key 1 is gone.
         let second = batch(vec![key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Active, Some("2024-02-10T00:00:00Z"))]);
-        let s = store.import(&second, "report-2.csv", "2024-02-11T00:00:00Z").unwrap();
+        let s = store.import(&second, "report-2.csv", "2024-02-11T00:00:00Z", NO_LINKS).unwrap();
         assert_eq!((s.new, s.changed, s.disappeared), (0, 1, 1));
         let gone = store.credential("aws:AKIAAAAAAAAAAAAAAAA1").unwrap().expect("kept after it disappeared");
         assert_eq!(gone.credential.status, CredentialStatus::Deleted);
@@ -484,9 +590,9 @@ mod tests {
         assert_eq!(used.identity_name.as_deref(), Some("ci-deployer"));
 
         // Importing the same report again changes nothing; key 1 coming back is recorded.
-        let s = store.import(&second, "report-2.csv", "2024-02-12T00:00:00Z").unwrap();
+        let s = store.import(&second, "report-2.csv", "2024-02-12T00:00:00Z", NO_LINKS).unwrap();
         assert_eq!((s.new, s.changed, s.unchanged, s.disappeared), (0, 0, 1, 0));
-        let s = store.import(&first, "report-1.csv", "2024-02-13T00:00:00Z").unwrap();
+        let s = store.import(&first, "report-1.csv", "2024-02-13T00:00:00Z", NO_LINKS).unwrap();
         assert_eq!(s.reappeared, 1);
         assert_eq!(store.credential("AKIAAAAAAAAAAAAAAAA1").unwrap().unwrap().deleted_at, None);
     }
@@ -500,6 +606,7 @@ mod tests {
                 &batch(vec![key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Active, None)]),
                 "a",
                 "2024-01-01T00:00:00Z",
+                NO_LINKS,
             )
             .unwrap();
         let before = store.credentials(&CredentialFilter::default()).unwrap();
@@ -510,6 +617,7 @@ mod tests {
                 &batch(vec![key("AKIAAAAAAAAAAAAAAAA9", CredentialStatus::Active, None)]),
                 "b",
                 "2024-01-02T00:00:00Z",
+                NO_LINKS,
             )
             .unwrap_err();
         assert!(format!("{err:#}").contains("injected"), "{err:#}");
@@ -533,6 +641,7 @@ mod tests {
                 ]),
                 "r",
                 "2024-02-02T00:00:00Z",
+                NO_LINKS,
             )
             .unwrap();
         let ids = |f: CredentialFilter| -> Vec<String> {
@@ -566,6 +675,7 @@ mod tests {
                     &batch(vec![key("AKIAAAAAAAAAAAAAAAA5", CredentialStatus::Active, None)]),
                     "r",
                     "2024-01-01T00:00:00Z",
+                    NO_LINKS,
                 )
                 .unwrap();
         }
@@ -575,5 +685,39 @@ mod tests {
         drop(store);
         let err = Store::open_in(dir.path()).err().expect("newer schema refused");
         assert!(format!("{err:#}").contains("newer Keywatch"), "{err:#}");
+    }
+
+    #[test]
+    fn vendor_links_are_replaced_on_each_import_and_by_relink() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_in(dir.path()).unwrap();
+        let by_user: Linker<'_> = &|c, identity| {
+            if identity == Some("ci-deployer") && c.status == CredentialStatus::Active {
+                vec![("acme".to_string(), 0.6, vec![format!("{} is acme's", c.external_id)])]
+            } else {
+                vec![]
+            }
+        };
+        let keys = batch(vec![
+            key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Active, None),
+            key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Inactive, None),
+        ]);
+        store.import(&keys, "r", "2024-01-01T00:00:00Z", by_user).unwrap();
+        let linked = store.vendor_credentials("acme").unwrap();
+        assert_eq!(linked.len(), 1);
+        assert_eq!(linked[0].0.credential.external_id, "AKIAAAAAAAAAAAAAAAA1");
+        assert_eq!((linked[0].1, linked[0].2.len()), (0.6, 1));
+
+        // Key 1 deactivated: its link goes with the next import.
+        let keys = batch(vec![
+            key("AKIAAAAAAAAAAAAAAAA1", CredentialStatus::Inactive, None),
+            key("AKIAAAAAAAAAAAAAAAA2", CredentialStatus::Inactive, None),
+        ]);
+        store.import(&keys, "r", "2024-01-02T00:00:00Z", by_user).unwrap();
+        assert!(store.vendor_credentials("acme").unwrap().is_empty());
+
+        let everything: Linker<'_> = &|_, _| vec![("acme".to_string(), 0.9, vec!["relinked".to_string()])];
+        assert_eq!(store.relink(everything).unwrap(), 2);
+        assert_eq!(store.vendor_credentials("acme").unwrap().len(), 2);
     }
 }
