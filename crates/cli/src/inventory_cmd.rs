@@ -166,7 +166,7 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
     sort_by_exposure(&mut found);
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Json | Format::Sarif => {
             let list: Vec<serde_json::Value> = found.iter().map(credential_json).collect();
@@ -204,6 +204,7 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
             }
         }
     }
+    out.flush()?;
     Ok(exit::CLEAN)
 }
 
@@ -299,7 +300,7 @@ fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
     let history = store.history(c.id)?;
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if format == Format::Human {
         let k = &c.credential;
         writeln!(out, "{} ({} {} on {})", k.name, k.status.as_str(), k.kind.as_str(), k.platform)?;
@@ -347,5 +348,6 @@ fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
         serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
     }
+    out.flush()?;
     Ok(exit::CLEAN)
 }

@@ -99,7 +99,7 @@ fn list(args: &ListArgs) -> Result<u8> {
     let catalogue = load(&args.catalogue)?;
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Human => {
             for v in catalogue.vendors() {
@@ -123,6 +123,7 @@ fn list(args: &ListArgs) -> Result<u8> {
             writeln!(out)?;
         }
     }
+    out.flush()?;
     Ok(exit::CLEAN)
 }
 
@@ -150,7 +151,7 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
     });
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let row = |c: &StoredCredential, a: &Attribution| {
         let k = &c.credential;
         json!({"platform": k.platform, "kind": k.kind, "id": k.external_id, "name": k.name,
@@ -215,5 +216,6 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
             writeln!(out)?;
         }
     }
+    out.flush()?;
     Ok(if held.is_empty() { exit::CLEAN } else { exit::FOUND })
 }
