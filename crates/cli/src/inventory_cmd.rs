@@ -19,7 +19,7 @@ pub enum InventoryCommand {
     /// credential report CSV); each file is recognised by its shape and stored in one
     /// transaction
     Import(ImportArgs),
-    /// List stored credentials, most exposed first within each platform
+    /// List stored credentials, most exposed first (active, privileged, recently used)
     List(ListArgs),
     /// Show one credential and the history of its changes
     Show(ShowArgs),

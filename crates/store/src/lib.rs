@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Context, Result};
 use keywatch_model::inventory::{Credential, CredentialKind, CredentialStatus, InventoryBatch, Privilege};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql, Transaction};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -277,6 +277,12 @@ const SELECT_VENDOR_CREDENTIALS: &str = concat!(
      WHERE l.vendor_id = ?1 ORDER BY c.id"
 );
 
+/// The tracked field values then source, scope and time: the columns after the key in both
+/// the insert and the update of a credential.
+fn row_values<'v>(values: &'v [Option<String>], tail: &'v [&'v dyn ToSql; 3]) -> impl Iterator<Item = &'v dyn ToSql> {
+    values.iter().map(|v| v as &dyn ToSql).chain(tail.iter().copied())
+}
+
 /// Replaces the vendor links of one credential; returns how many it now has.
 fn write_links(tx: &Transaction<'_>, credential_id: i64, links: &[VendorLink]) -> Result<usize> {
     tx.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
@@ -430,27 +436,11 @@ fn import_batch(
             f.iter().map(|(_, v)| v.clone()).collect()
         };
         let v = values(&fields);
+        let tail: [&dyn ToSql; 3] = [&batch.source, &batch.complete_scope, &now];
         match existing {
             None => {
-                insert.execute(params![
-                    c.platform,
-                    c.external_id,
-                    v[0],
-                    v[1],
-                    v[2],
-                    v[3],
-                    v[4],
-                    v[5],
-                    v[6],
-                    v[7],
-                    v[8],
-                    v[9],
-                    v[10],
-                    v[11],
-                    batch.source,
-                    batch.complete_scope,
-                    now
-                ])?;
+                let key: [&dyn ToSql; 2] = [&c.platform, &c.external_id];
+                insert.execute(params_from_iter(key.into_iter().chain(row_values(&v, &tail))))?;
                 let id = tx.last_insert_rowid();
                 record.execute(params![run_id, id, "new", None::<String>, None::<String>, None::<String>])?;
                 write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
@@ -468,24 +458,8 @@ fn import_batch(
                         changed = true;
                     }
                 }
-                update.execute(params![
-                    id,
-                    v[0],
-                    v[1],
-                    v[2],
-                    v[3],
-                    v[4],
-                    v[5],
-                    v[6],
-                    v[7],
-                    v[8],
-                    v[9],
-                    v[10],
-                    v[11],
-                    batch.source,
-                    batch.complete_scope,
-                    now
-                ])?;
+                let key: [&dyn ToSql; 1] = [&id];
+                update.execute(params_from_iter(key.into_iter().chain(row_values(&v, &tail))))?;
                 write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
                 if changed {
                     summary.changed += 1;
