@@ -87,7 +87,7 @@ pub fn run(global: &Global, cmd: &InventoryCommand) -> Result<u8> {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     rfc3339_utc(secs)
 }

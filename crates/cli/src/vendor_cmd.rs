@@ -22,6 +22,23 @@ pub enum VendorCommand {
     /// Attribute every stored credential again, after the catalogue changed (imports
     /// attribute what they store)
     Relink(RelinkArgs),
+    /// Confirm that a vendor holds a credential; the link stays through later imports
+    Link(DecisionArgs),
+    /// Reject a vendor link; attribution will not propose it again
+    Unlink(DecisionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DecisionArgs {
+    /// Vendor id, name or alias
+    pub vendor: String,
+    /// Credential: Keywatch id, PLATFORM:EXTERNAL_ID, or an external id
+    pub credential: String,
+    /// Who decides (default: $USER)
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
 }
 
 #[derive(Args, Debug)]
@@ -63,7 +80,30 @@ pub fn run(global: &Global, cmd: &VendorCommand) -> Result<u8> {
         VendorCommand::List(args) => list(args),
         VendorCommand::Exposure(args) => exposure(global, args),
         VendorCommand::Relink(args) => relink(global, args),
+        VendorCommand::Link(args) => decide(global, args, true),
+        VendorCommand::Unlink(args) => decide(global, args, false),
     }
+}
+
+fn decide(global: &Global, args: &DecisionArgs, confirmed: bool) -> Result<u8> {
+    let catalogue = load(&args.catalogue)?;
+    let Some(vendor) = catalogue.find(&args.vendor) else {
+        bail!("no vendor {:?} in the catalogue (see `keywatch vendor list`)", args.vendor);
+    };
+    let mut store = crate::inventory_cmd::open_existing(global)?;
+    let Some(credential) = store.credential(&args.credential)? else {
+        bail!("no credential {:?} in the inventory", args.credential);
+    };
+    let by = args.by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
+    store.decide_link(credential.id, &vendor.id, confirmed, &by, &crate::inventory_cmd::now())?;
+    if !global.quiet {
+        let verb = if confirmed { "linked to" } else { "unlinked from" };
+        eprintln!(
+            "{} ({}) {verb} {}; later imports keep this decision",
+            credential.credential.name, credential.id, vendor.name
+        );
+    }
+    Ok(exit::CLEAN)
 }
 
 /// The store's view of an attribution.

@@ -251,3 +251,41 @@ fn links_are_stored_at_import_and_relinked_with_a_users_vendor_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("vendors.toml"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn link_and_unlink_decisions_survive_later_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let apps = dir.path().join("installations.json");
+    fs::write(&apps, installations(&[("zapier-legacy", r#"{"contents": "write"}"#)])).unwrap();
+    let report = dir.path().join("report.csv");
+    fs::write(&report, format!("{HEADER}\n{}\n", report_row("etl-runner", true, "2024-02-10T08:00:00+00:00"))).unwrap();
+    keywatch(&data).args(["inventory", "import"]).arg(&apps).arg(&report).assert().success();
+    let exposure = |vendor: &str| -> Vec<Value> {
+        let out = keywatch(&data).args(["vendor", "exposure", vendor, "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["credentials"].as_array().unwrap().clone()
+    };
+    assert_eq!(exposure("zapier").len(), 1);
+    assert!(exposure("snowflake").is_empty());
+
+    // The installation turns out not to be Zapier's; the AWS key is Snowflake's.
+    keywatch(&data)
+        .args(["vendor", "unlink", "zapier", "github:installation/100/grant", "--by", "ana"])
+        .assert()
+        .success();
+    let key = "aws:arn:aws:iam::123456789012:user/etl-runner#access_key_1";
+    keywatch(&data).args(["vendor", "link", "Snowflake", key, "--by", "ana"]).assert().success();
+    for round in 0..2 {
+        assert!(exposure("zapier").is_empty(), "round {round}");
+        let held = exposure("snowflake");
+        assert_eq!(held.len(), 1, "round {round}");
+        assert_eq!(held[0]["confidence"], 1.0);
+        assert!(held[0]["evidence"][0].as_str().unwrap().starts_with("confirmed by ana at "), "{held:?}");
+        // Importing the same files again, and relinking, must not undo either decision.
+        keywatch(&data).args(["inventory", "import"]).arg(&apps).arg(&report).assert().success();
+        keywatch(&data).args(["vendor", "relink"]).assert().success();
+    }
+    let out = keywatch(&data).args(["vendor", "link", "snowflake", "no-such-credential"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

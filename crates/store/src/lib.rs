@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_inventory", include_str!("../migrations/0001_inventory.sql")),
     ("0002_vendor_links", include_str!("../migrations/0002_vendor_links.sql")),
+    ("0003_vendor_decisions", include_str!("../migrations/0003_vendor_decisions.sql")),
 ];
 
 /// A vendor link proposed by the caller's attribution: vendor id, confidence, evidence.
@@ -199,6 +200,43 @@ impl Store {
         Ok(linked)
     }
 
+    /// Records a person's decision on linking `credential_id` to `vendor_id` and applies it
+    /// at once; later imports and relinks keep applying it.
+    pub fn decide_link(
+        &mut self,
+        credential_id: i64,
+        vendor_id: &str,
+        confirmed: bool,
+        by: &str,
+        at: &str,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO vendor_decision (credential_id, vendor_id, decision, decided_by, decided_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (credential_id, vendor_id) DO UPDATE SET
+               decision = excluded.decision, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
+            params![credential_id, vendor_id, if confirmed { "confirmed" } else { "rejected" }, by, at],
+        )?;
+        let mut current =
+            tx.prepare("SELECT vendor_id, confidence, evidence FROM vendor_link WHERE credential_id = ?1")?;
+        let links = current
+            .query_map([credential_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(vendor, confidence, evidence)| {
+                let mut evidence: Vec<String> = serde_json::from_str(&evidence).unwrap_or_default();
+                // The decision is re-applied below; drop its earlier note so it is not doubled.
+                evidence.retain(|e| !e.starts_with("confirmed by "));
+                (vendor, confidence, evidence)
+            })
+            .collect::<Vec<VendorLink>>();
+        drop(current);
+        write_links(&tx, credential_id, &links)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The credentials linked to one vendor, deleted ones included, with each link's
     /// confidence and evidence.
     pub fn vendor_credentials(&self, vendor_id: &str) -> Result<Vec<(StoredCredential, f64, Vec<String>)>> {
@@ -284,12 +322,35 @@ fn row_values<'v>(values: &'v [Option<String>], tail: &'v [&'v dyn ToSql; 3]) ->
 }
 
 /// Replaces the vendor links of one credential; returns how many it now has.
-fn write_links(tx: &Transaction<'_>, credential_id: i64, links: &[VendorLink]) -> Result<usize> {
+fn write_links(tx: &Transaction<'_>, credential_id: i64, proposed: &[VendorLink]) -> Result<usize> {
+    let mut links: Vec<VendorLink> = proposed.to_vec();
+    let mut decisions = tx.prepare_cached(
+        "SELECT vendor_id, decision, decided_by, decided_at FROM vendor_decision WHERE credential_id = ?1",
+    )?;
+    let decided = decisions
+        .query_map([credential_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (vendor, decision, by, at) in decided {
+        if decision == "rejected" {
+            links.retain(|(v, _, _)| *v != vendor);
+            continue;
+        }
+        let note = format!("confirmed by {by} at {at}");
+        match links.iter_mut().find(|(v, _, _)| *v == vendor) {
+            Some(link) => {
+                link.1 = 1.0;
+                link.2.insert(0, note);
+            }
+            None => links.push((vendor, 1.0, vec![note])),
+        }
+    }
     tx.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO vendor_link (credential_id, vendor_id, confidence, evidence) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (vendor, confidence, evidence) in links {
+    for (vendor, confidence, evidence) in &links {
         insert.execute(params![credential_id, vendor, confidence, serde_json::to_string(evidence)?])?;
     }
     Ok(links.len())
