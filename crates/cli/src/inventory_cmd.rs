@@ -32,13 +32,17 @@ pub struct ImportArgs {
     pub files: Vec<PathBuf>,
     /// What the files are, instead of recognising them: aws-credential-report,
     /// aws-list-access-keys, github-installations, github-personal-access-tokens,
-    /// github-deploy-keys
+    /// github-deploy-keys, okta-api-tokens
     #[arg(long, value_name = "KIND")]
     pub kind: Option<ExportKind>,
     /// The GitHub organisation (or OWNER/REPO for deploy keys) the files were fetched for,
     /// when the records do not say
     #[arg(long, value_name = "OWNER")]
     pub owner: Option<String>,
+    /// The Okta org the files were fetched from (`acme.okta.com`): makes a token list
+    /// complete for it
+    #[arg(long, value_name = "ORG")]
+    pub okta_org: Option<String>,
     /// Exit 2 if any file could not be imported
     #[arg(long)]
     pub strict: bool,
@@ -97,7 +101,7 @@ fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
     let attributor = Attributor::new(&catalogue);
     let link = crate::vendor_cmd::linker(&attributor);
     let mut store = Store::open_in(&global.data_dir())?;
-    let ctx = ImportContext { github_owner: args.owner.clone() };
+    let ctx = ImportContext { github_owner: args.owner.clone(), okta_org: args.okta_org.clone() };
     let mut failed = 0usize;
     for path in &args.files {
         let display = path.display().to_string();

@@ -112,8 +112,13 @@ fn github_tokens_and_deploy_keys() {
         "permissions": {"organization": {"members": "read"}, "repository": {"metadata": "read", "contents": "write"}},
         "access_granted_at": "2023-05-16T08:47:09.000-07:00", "token_id": 98716, "token_name": "snowflake etl",
         "token_expired": false, "token_expires_at": "2023-11-16T08:47:09.000-07:00", "token_last_used_at": null}]"#;
-    let (kind, batch) =
-        read_export(pats.as_bytes(), "pats.json", None, &ImportContext { github_owner: Some("acme".into()) }).unwrap();
+    let (kind, batch) = read_export(
+        pats.as_bytes(),
+        "pats.json",
+        None,
+        &ImportContext { github_owner: Some("acme".into()), ..ImportContext::default() },
+    )
+    .unwrap();
     assert_eq!(kind, ExportKind::GithubPersonalAccessTokens);
     let t = &batch.credentials[0];
     assert_eq!(
@@ -148,4 +153,31 @@ fn unknown_shapes_and_broken_json_are_clear_errors() {
     assert!(format!("{err:#}").contains("no \"installations\" list"), "{err:#}");
     let err = read_export(b"\xff\xfe{", "bin.json", None, &ctx()).unwrap_err();
     assert!(format!("{err:#}").contains("bin.json"), "{err:#}");
+}
+
+#[test]
+fn okta_api_tokens_with_last_use_derived_from_the_expiry_window() {
+    let tokens = r#"[
+      {"clientName": "Okta API", "created": "2024-01-01T00:00:00.000Z", "expiresAt": "2024-03-10T12:00:00.000Z",
+       "id": "00Tabcdefg1234567890", "lastUpdated": "2024-01-01T00:00:00.000Z", "name": "moveworks-integration",
+       "network": {"connection": "ANYWHERE"}, "tokenWindow": "P30D", "userId": "00uabcdefg1234567890",
+       "_links": {"user": {"href": "https://acme.okta.com/api/v1/users/00uabcdefg1234567890"}}},
+      {"clientName": "Okta API", "created": "2024-02-01T00:00:00.000Z", "expiresAt": "2024-03-02T00:00:00.000Z",
+       "id": "00Tzzzzzzz1234567890", "lastUpdated": "2024-02-01T00:00:00.000Z", "name": "never used",
+       "tokenWindow": "P30D", "userId": "00uabcdefg1234567890"}
+    ]"#;
+    let ctx = ImportContext { okta_org: Some("acme.okta.com".into()), ..ImportContext::default() };
+    let (kind, batch) = read_export(tokens.as_bytes(), "tokens.json", None, &ctx).unwrap();
+    assert_eq!(kind, ExportKind::OktaApiTokens);
+    assert_eq!(batch.complete_scope.as_deref(), Some("okta:acme.okta.com:api-tokens"));
+    assert_eq!(batch.credentials[0].kind, CredentialKind::ApiToken);
+    assert_eq!(batch.credentials[0].last_used.as_deref(), Some("2024-02-09T12:00:00Z"));
+    assert_eq!(batch.credentials[1].last_used, None, "expiry is creation plus the window: never used");
+    assert_eq!(batch.identities.len(), 1);
+    let bad = tokens.replace(
+        "\"P30D\", \"userId\": \"00uabcdefg1234567890\",\n       \"_links\"",
+        "\"30 days\", \"userId\": \"00uabcdefg1234567890\",\n       \"_links\"",
+    );
+    let err = read_export(bad.as_bytes(), "tokens.json", None, &ctx).unwrap_err();
+    assert!(format!("{err:#}").contains("record 1") && format!("{err:#}").contains("30 days"), "{err:#}");
 }

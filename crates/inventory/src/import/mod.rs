@@ -8,6 +8,7 @@
 
 mod aws;
 mod github;
+mod okta;
 
 use anyhow::{bail, Context, Result};
 use keywatch_model::inventory::InventoryBatch;
@@ -21,6 +22,7 @@ pub enum ExportKind {
     GithubInstallations,
     GithubPersonalAccessTokens,
     GithubDeployKeys,
+    OktaApiTokens,
 }
 
 impl ExportKind {
@@ -30,6 +32,7 @@ impl ExportKind {
         ExportKind::GithubInstallations,
         ExportKind::GithubPersonalAccessTokens,
         ExportKind::GithubDeployKeys,
+        ExportKind::OktaApiTokens,
     ];
 
     /// The `--kind` name.
@@ -40,6 +43,7 @@ impl ExportKind {
             ExportKind::GithubInstallations => "github-installations",
             ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
             ExportKind::GithubDeployKeys => "github-deploy-keys",
+            ExportKind::OktaApiTokens => "okta-api-tokens",
         }
     }
 
@@ -51,6 +55,7 @@ impl ExportKind {
             ExportKind::GithubInstallations => "GitHub GET /orgs/{org}/installations",
             ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
             ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
+            ExportKind::OktaApiTokens => "Okta GET /api/v1/api-tokens",
         }
     }
 }
@@ -72,6 +77,9 @@ impl std::str::FromStr for ExportKind {
 pub struct ImportContext {
     /// GitHub organisation or `owner/repo` the file was fetched for.
     pub github_owner: Option<String>,
+    /// Okta org (`acme.okta.com`) the file was fetched from: with it, a token list is
+    /// complete for that org.
+    pub okta_org: Option<String>,
 }
 
 /// Reads one export. `display` names the file in errors.
@@ -100,6 +108,7 @@ pub fn read_export(
         ExportKind::GithubInstallations => github::installations(&pages, ctx),
         ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
         ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
+        ExportKind::OktaApiTokens => okta::api_tokens(&pages, ctx.okta_org.as_deref()),
     }
     .with_context(|| format!("{display}: {}", kind.describe()))?;
     Ok((kind, batch))
@@ -133,6 +142,8 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
             ExportKind::GithubPersonalAccessTokens
         } else if has(item, "key") && has(item, "read_only") {
             ExportKind::GithubDeployKeys
+        } else if has(item, "tokenWindow") && has(item, "userId") {
+            ExportKind::OktaApiTokens
         } else {
             let keys: Vec<&str> =
                 item.as_object().map(|o| o.keys().map(String::as_str).take(8).collect()).unwrap_or_default();
