@@ -31,7 +31,7 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// What the files are, instead of recognising them: aws-credential-report,
-    /// aws-list-access-keys, github-installations, github-personal-access-tokens,
+    /// aws-list-access-keys, aws-roles, github-installations, github-personal-access-tokens,
     /// github-deploy-keys, okta-api-tokens
     #[arg(long, value_name = "KIND")]
     pub kind: Option<ExportKind>,

@@ -289,3 +289,26 @@ fn link_and_unlink_decisions_survive_later_imports() {
     let out = keywatch(&data).args(["vendor", "link", "snowflake", "no-such-credential"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_role_trusting_a_known_vendor_account_is_that_vendors_exposure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let roles = dir.path().join("roles.json");
+    fs::write(
+        &roles,
+        r#"{"Roles": [{"RoleName": "DatadogIntegrationRole", "Arn": "arn:aws:iam::123456789012:role/DatadogIntegrationRole",
+            "CreateDate": "2022-03-01T10:00:00Z", "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::464622532012:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "abc"}}}]}}]}"#,
+    )
+    .unwrap();
+    keywatch(&data).args(["inventory", "import"]).arg(&roles).assert().success();
+    let out = keywatch(&data).args(["vendor", "exposure", "datadog", "--format", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = v["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1, "{v:#}");
+    assert_eq!(creds[0]["kind"], "role_trust");
+    assert_eq!(creds[0]["confidence"], 0.9);
+    assert!(creds[0]["evidence"][0].as_str().unwrap().contains("464622532012"), "{v:#}");
+}

@@ -6,7 +6,7 @@
 //! judge it; nothing here is a guess without a stated reason.
 
 use crate::catalogue::{Catalogue, Vendor};
-use keywatch_model::inventory::Credential;
+use keywatch_model::inventory::{Credential, CredentialKind};
 use std::collections::HashMap;
 
 /// One vendor link of one credential.
@@ -83,6 +83,17 @@ impl<'c> Attributor<'c> {
                 add(v, 0.95, format!("GitHub App slug {slug:?} is {}'s app", v.name));
             }
         }
+        if credential.kind == CredentialKind::RoleTrust {
+            let external_id = credential.scopes.iter().any(|s| s == "requires sts:ExternalId");
+            for principal in credential.scopes.iter().filter_map(|s| s.strip_prefix("principal:")) {
+                let Some(account) = principal.split(':').nth(4) else { continue };
+                if let Some(v) = self.catalogue.by_aws_account(account) {
+                    let condition =
+                        if external_id { ", with an sts:ExternalId condition as vendor integrations use" } else { "" };
+                    add(v, 0.9, format!("the role's trust policy lets account {account}, one of {}'s AWS accounts, assume it{condition}", v.name));
+                }
+            }
+        }
         let texts = [("identity name", identity_name), ("credential name", Some(credential.name.as_str()))];
         for (what, text) in texts {
             let Some(text) = text else { continue };
@@ -132,7 +143,7 @@ pub fn attribute(catalogue: &Catalogue, credential: &Credential, identity_name: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keywatch_model::inventory::{CredentialKind, CredentialStatus, Privilege};
+    use keywatch_model::inventory::{CredentialStatus, Privilege};
 
     fn credential(platform: &str, external_id: &str, name: &str, owner: Option<&str>) -> Credential {
         Credential {

@@ -181,3 +181,40 @@ fn okta_api_tokens_with_last_use_derived_from_the_expiry_window() {
     let err = read_export(bad.as_bytes(), "tokens.json", None, &ctx).unwrap_err();
     assert!(format!("{err:#}").contains("record 1") && format!("{err:#}").contains("30 days"), "{err:#}");
 }
+
+const ROLES: &str = r#"{"Roles": [
+  {"Path": "/", "RoleName": "DatadogIntegrationRole", "RoleId": "AROAEXAMPLEID1", "Arn": "arn:aws:iam::123456789012:role/DatadogIntegrationRole",
+   "CreateDate": "2022-03-01T10:00:00+00:00", "MaxSessionDuration": 3600,
+   "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::464622532012:root"}, "Action": "sts:AssumeRole",
+     "Condition": {"StringEquals": {"sts:ExternalId": "do-not-store-me"}}}]}},
+  {"Path": "/", "RoleName": "ec2-app", "RoleId": "AROAEXAMPLEID2", "Arn": "arn:aws:iam::123456789012:role/ec2-app",
+   "CreateDate": "2022-03-01T10:00:00Z",
+   "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+     "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}}},
+  {"Path": "/", "RoleName": "partner", "RoleId": "AROAEXAMPLEID3", "Arn": "arn:aws:iam::123456789012:role/partner",
+   "CreateDate": "2023-05-01T10:00:00Z",
+   "AssumeRolePolicyDocument": "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22AWS%22%3A%5B%22111122223333%22%2C%22arn%3Aaws%3Aiam%3A%3A123456789012%3Aroot%22%5D%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D"}
+], "IsTruncated": false}"#;
+
+#[test]
+fn aws_roles_turn_cross_account_trust_into_credentials() {
+    let (kind, batch) = read_export(ROLES.as_bytes(), "roles.json", None, &ctx()).unwrap();
+    assert_eq!(kind, ExportKind::AwsRoles);
+    assert_eq!(batch.identities.len(), 3);
+    assert_eq!(batch.complete_scope.as_deref(), Some("aws:123456789012:roles"));
+    let trusts: Vec<(&str, &[String])> =
+        batch.credentials.iter().map(|c| (c.name.as_str(), c.scopes.as_slice())).collect();
+    assert_eq!(trusts.len(), 2, "the service role and the same-account principal give none: {trusts:?}");
+    assert_eq!(trusts[0].0, "DatadogIntegrationRole assumable by arn:aws:iam::464622532012:root");
+    assert!(trusts[0].1.contains(&"requires sts:ExternalId".to_string()));
+    assert_eq!(
+        trusts[1].0, "partner assumable by arn:aws:iam::111122223333:root",
+        "URL-encoded policy, bare account id"
+    );
+    assert!(!format!("{batch:?}").contains("do-not-store-me"), "the external id's value is never kept");
+
+    let broken = ROLES.replace("\"Statement\": {\"Effect\"", "\"Statements\": {\"Effect\"");
+    let err = read_export(broken.as_bytes(), "roles.json", None, &ctx()).unwrap_err();
+    assert!(format!("{err:#}").contains("record 2") && format!("{err:#}").contains("no Statement"), "{err:#}");
+}

@@ -67,6 +67,9 @@ text_enum!(
         DeployKey = "deploy_key",
         WebhookSecret = "webhook_secret",
         ClientSecret = "client_secret",
+        /// A role's trust policy letting another account assume it: what a vendor holds
+        /// when it reaches AWS through a cross-account role.
+        RoleTrust = "role_trust",
     }
 );
 

@@ -169,3 +169,160 @@ pub(super) fn list_access_keys(pages: &[Value]) -> Result<InventoryBatch> {
     }
     Ok(batch)
 }
+
+/// `aws iam list-roles --output json` (or `get-account-authorization-details`'
+/// `RoleDetailList`): each role is an identity; each principal of another account that its
+/// trust policy allows to assume it is a `role_trust` credential, because that account holds
+/// a way in. The principal is kept as a `principal:ARN` scope for attribution; an `sts:ExternalId`
+/// condition is noted, never its value.
+pub(super) fn roles(pages: &[Value]) -> Result<InventoryBatch> {
+    let truncated = pages.iter().any(|p| p.get("IsTruncated").and_then(Value::as_bool) == Some(true));
+    let field =
+        if pages.first().is_some_and(|p| p.get("RoleDetailList").is_some()) { "RoleDetailList" } else { "Roles" };
+    let mut batch = InventoryBatch {
+        source: "aws:roles".into(),
+        complete_scope: None,
+        identities: Vec::new(),
+        credentials: Vec::new(),
+    };
+    let mut account: Option<String> = None;
+    for (index, value) in records(pages, Some(field))?.into_iter().enumerate() {
+        let record = index + 1;
+        let r = Record::new(value, record)?;
+        let arn = r.required_str("Arn")?;
+        let name = r.required_str("RoleName")?;
+        let Some(own) = account_of(arn) else { bail!("record {record}: {arn:?} is not an IAM role ARN") };
+        account.get_or_insert_with(|| own.to_string());
+        let created = r.optional_time("CreateDate")?;
+        let last_used = match value.get("RoleLastUsed").and_then(|u| u.get("LastUsedDate")) {
+            Some(Value::String(t)) => Some(
+                normalise_time(t)
+                    .ok_or_else(|| anyhow::anyhow!("record {record}: RoleLastUsed.LastUsedDate {t:?} is not a date"))?,
+            ),
+            _ => None,
+        };
+        batch.identities.push(Identity {
+            platform: "aws".into(),
+            external_id: arn.to_string(),
+            kind: IdentityKind::IamRole,
+            name: name.to_string(),
+            owner: None,
+        });
+        let policy =
+            trust_policy(value.get("AssumeRolePolicyDocument")).map_err(|e| anyhow::anyhow!("record {record}: {e}"))?;
+        for (principal, external_id) in
+            cross_account_principals(&policy, own).map_err(|e| anyhow::anyhow!("record {record}: {e}"))?
+        {
+            let mut scopes = vec!["sts:AssumeRole".to_string(), format!("principal:{principal}")];
+            if external_id {
+                scopes.push("requires sts:ExternalId".into());
+            }
+            batch.credentials.push(Credential {
+                platform: "aws".into(),
+                external_id: format!("{arn}#trust/{principal}"),
+                kind: CredentialKind::RoleTrust,
+                name: format!("{name} assumable by {principal}"),
+                identity: Some(arn.to_string()),
+                owner: None,
+                scopes,
+                privilege: Privilege::Unknown,
+                created: created.clone(),
+                expires: None,
+                last_rotated: None,
+                last_used: last_used.clone(),
+                status: CredentialStatus::Active,
+                fingerprint: None,
+            });
+        }
+    }
+    if let (Some(account), false) = (account, truncated) {
+        batch.complete_scope = Some(format!("aws:{account}:roles"));
+    }
+    Ok(batch)
+}
+
+/// The trust policy as JSON: the CLI prints it decoded, the raw API URL-encodes it.
+fn trust_policy(document: Option<&Value>) -> Result<Value> {
+    match document {
+        Some(Value::Object(_)) => Ok(document.cloned().unwrap_or_default()),
+        Some(Value::String(encoded)) => {
+            let decoded = percent_decode(encoded)
+                .ok_or_else(|| anyhow::anyhow!("AssumeRolePolicyDocument is not URL-encoded JSON"))?;
+            serde_json::from_str(&decoded).map_err(|e| anyhow::anyhow!("AssumeRolePolicyDocument is not JSON: {e}"))
+        }
+        None | Some(Value::Null) => bail!("missing \"AssumeRolePolicyDocument\""),
+        Some(_) => bail!("AssumeRolePolicyDocument has the wrong type"),
+    }
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// AWS principals of other accounts that an Allow statement lets assume the role, as ARNs
+/// (a bare account id becomes `arn:aws:iam::ID:root`), each with whether the statement
+/// requires an `sts:ExternalId`. `*` is reported as itself: anyone.
+fn cross_account_principals(policy: &Value, own_account: &str) -> Result<Vec<(String, bool)>> {
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => bail!("the trust policy has no Statement"),
+    };
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for statement in statements {
+        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            continue;
+        }
+        let external_id = statement
+            .get("Condition")
+            .and_then(Value::as_object)
+            .is_some_and(|conditions| conditions.values().any(|c| c.get("sts:ExternalId").is_some()));
+        let principals: Vec<&str> = match statement.get("Principal") {
+            Some(Value::String(s)) if s == "*" => vec!["*"],
+            Some(Value::Object(map)) => match map.get("AWS") {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        for p in principals {
+            let arn = if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+                format!("arn:aws:iam::{p}:root")
+            } else {
+                p.to_string()
+            };
+            let other = p == "*" || account_of_any(&arn).is_some_and(|a| a != own_account);
+            if other && !out.iter().any(|(a, _)| *a == arn) {
+                out.push((arn, external_id));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The account of any IAM or STS ARN (`arn:aws:iam::123456789012:role/x`, `...:root`).
+fn account_of_any(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}

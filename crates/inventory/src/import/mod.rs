@@ -19,6 +19,7 @@ use serde_json::Value;
 pub enum ExportKind {
     AwsCredentialReport,
     AwsListAccessKeys,
+    AwsRoles,
     GithubInstallations,
     GithubPersonalAccessTokens,
     GithubDeployKeys,
@@ -29,6 +30,7 @@ impl ExportKind {
     pub const ALL: &'static [ExportKind] = &[
         ExportKind::AwsCredentialReport,
         ExportKind::AwsListAccessKeys,
+        ExportKind::AwsRoles,
         ExportKind::GithubInstallations,
         ExportKind::GithubPersonalAccessTokens,
         ExportKind::GithubDeployKeys,
@@ -40,6 +42,7 @@ impl ExportKind {
         match self {
             ExportKind::AwsCredentialReport => "aws-credential-report",
             ExportKind::AwsListAccessKeys => "aws-list-access-keys",
+            ExportKind::AwsRoles => "aws-roles",
             ExportKind::GithubInstallations => "github-installations",
             ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
             ExportKind::GithubDeployKeys => "github-deploy-keys",
@@ -52,6 +55,7 @@ impl ExportKind {
         match self {
             ExportKind::AwsCredentialReport => "AWS IAM credential report (CSV)",
             ExportKind::AwsListAccessKeys => "aws iam list-access-keys",
+            ExportKind::AwsRoles => "aws iam list-roles (or get-account-authorization-details)",
             ExportKind::GithubInstallations => "GitHub GET /orgs/{org}/installations",
             ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
             ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
@@ -105,6 +109,7 @@ pub fn read_export(
     let batch = match kind {
         ExportKind::AwsCredentialReport => unreachable!("handled above"),
         ExportKind::AwsListAccessKeys => aws::list_access_keys(&pages),
+        ExportKind::AwsRoles => aws::roles(&pages),
         ExportKind::GithubInstallations => github::installations(&pages, ctx),
         ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
         ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
@@ -135,6 +140,8 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
     let first_item = first.as_array().and_then(|a| a.first());
     let kind = if has(first, "AccessKeyMetadata") {
         ExportKind::AwsListAccessKeys
+    } else if has(first, "Roles") || has(first, "RoleDetailList") {
+        ExportKind::AwsRoles
     } else if has(first, "installations") {
         ExportKind::GithubInstallations
     } else if let Some(item) = first_item {
