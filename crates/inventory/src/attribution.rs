@@ -94,6 +94,11 @@ impl<'c> Attributor<'c> {
                 }
             }
         }
+        for host in credential.scopes.iter().filter_map(|s| s.strip_prefix("callback:")) {
+            if let Some(v) = self.catalogue.by_domain(host) {
+                add(v, 0.85, format!("deliveries go to {host}, a domain of {}", v.name));
+            }
+        }
         let texts = [("identity name", identity_name), ("credential name", Some(credential.name.as_str()))];
         for (what, text) in texts {
             let Some(text) = text else { continue };
@@ -197,6 +202,11 @@ mod tests {
             Some("acme-etl-app"),
         );
         assert_eq!((slug[0].vendor_id.as_str(), slug[0].confidence), ("acme-etl", 0.95));
+
+        let mut hook = credential("github", "org-webhook/1", "webhook to hooks.zapier.com", None);
+        hook.scopes = vec!["callback:hooks.zapier.com".into()];
+        let by_callback = attribute(&c, &hook, None);
+        assert_eq!((by_callback[0].vendor_id.as_str(), by_callback[0].confidence), ("zapier", 0.85));
 
         let owner = attribute(&c, &credential("okta", "t3", "nightly", Some("bot@mail.acme-etl.example")), None);
         assert_eq!(owner[0].vendor_id, "acme-etl");

@@ -218,3 +218,17 @@ fn aws_roles_turn_cross_account_trust_into_credentials() {
     let err = read_export(broken.as_bytes(), "roles.json", None, &ctx()).unwrap_err();
     assert!(format!("{err:#}").contains("record 2") && format!("{err:#}").contains("no Statement"), "{err:#}");
 }
+
+#[test]
+fn github_org_webhooks_name_their_callback_host() {
+    let hooks = r#"[{"id": 1, "url": "https://api.github.com/orgs/acme/hooks/1", "ping_url": "https://api.github.com/orgs/acme/hooks/1/pings",
+        "deliveries_url": "https://api.github.com/orgs/acme/hooks/1/deliveries", "name": "web", "events": ["push", "pull_request"],
+        "active": true, "config": {"url": "https://hooks.zapier.com/hooks/catch/123/abc/", "content_type": "json", "insecure_ssl": "0", "secret": "********"},
+        "updated_at": "2023-09-06T20:39:23Z", "created_at": "2023-09-06T17:26:27Z", "type": "Organization"}]"#;
+    let (kind, batch) = read_export(hooks.as_bytes(), "hooks.json", None, &ctx()).unwrap();
+    assert_eq!(kind, ExportKind::GithubOrgWebhooks);
+    let hook = &batch.credentials[0];
+    assert_eq!((hook.kind, hook.name.as_str()), (CredentialKind::WebhookSecret, "webhook to hooks.zapier.com"));
+    assert_eq!(hook.scopes, ["callback:hooks.zapier.com", "event:push", "event:pull_request"]);
+    assert!(!format!("{batch:?}").contains("catch/123"), "the callback path may hold a token; only the host is kept");
+}

@@ -220,3 +220,56 @@ fn repo_of_key_url(url: &str) -> Option<String> {
     let (owner, repo) = (parts.next()?, parts.next()?);
     (parts.next() == Some("keys") && !owner.is_empty() && !repo.is_empty()).then(|| format!("{owner}/{repo}"))
 }
+
+/// `GET /orgs/{org}/hooks`: organisation webhooks. The shared secret (shown masked) is a
+/// `webhook_secret` credential held by whoever receives the deliveries, named by the
+/// callback host, which is kept as a `callback:HOST` scope for attribution.
+pub(super) fn org_webhooks(pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
+    let mut out = batch("github:org-webhooks");
+    for (index, value) in records(pages, None)?.iter().enumerate() {
+        let r = Record::new(value, index + 1)?;
+        let id = r.required_id("id")?;
+        let config = value.get("config").filter(|c| c.is_object());
+        let Some(config) = config else { bail!("record {}: missing \"config\"", index + 1) };
+        let url = config.get("url").and_then(Value::as_str).unwrap_or("");
+        let host = url.split("://").nth(1).and_then(|rest| rest.split(['/', '?', '#']).next()).unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or(host).split(':').next().unwrap_or(host);
+        if host.is_empty() {
+            bail!("record {}: config.url {url:?} has no host", index + 1);
+        }
+        let has_secret = config.get("secret").is_some_and(|s| !s.is_null());
+        let events: Vec<String> = value
+            .get("events")
+            .and_then(Value::as_array)
+            .map(|e| e.iter().filter_map(Value::as_str).map(|e| format!("event:{e}")).collect())
+            .unwrap_or_default();
+        let mut scopes = vec![format!("callback:{host}")];
+        scopes.extend(events);
+        if config.get("insecure_ssl").and_then(Value::as_str) == Some("1") {
+            scopes.push("insecure_ssl".into());
+        }
+        let active = r.optional_bool("active")?.unwrap_or(true);
+        out.credentials.push(Credential {
+            platform: "github".into(),
+            external_id: format!("org-webhook/{id}"),
+            kind: CredentialKind::WebhookSecret,
+            name: format!("webhook to {host}{}", if has_secret { "" } else { " (no secret)" }),
+            identity: None,
+            owner: None,
+            scopes,
+            // Deliveries carry the organisation's events: what the receiver learns, not what
+            // it can change.
+            privilege: Privilege::Read,
+            created: r.optional_time("created_at")?,
+            expires: None,
+            last_rotated: None,
+            last_used: None,
+            status: if active { CredentialStatus::Active } else { CredentialStatus::Inactive },
+            fingerprint: None,
+        });
+    }
+    if let Some(org) = &ctx.github_owner {
+        out.complete_scope = Some(format!("github:{org}:org-webhooks"));
+    }
+    Ok(out)
+}

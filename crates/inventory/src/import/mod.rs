@@ -23,6 +23,7 @@ pub enum ExportKind {
     GithubInstallations,
     GithubPersonalAccessTokens,
     GithubDeployKeys,
+    GithubOrgWebhooks,
     OktaApiTokens,
 }
 
@@ -34,6 +35,7 @@ impl ExportKind {
         ExportKind::GithubInstallations,
         ExportKind::GithubPersonalAccessTokens,
         ExportKind::GithubDeployKeys,
+        ExportKind::GithubOrgWebhooks,
         ExportKind::OktaApiTokens,
     ];
 
@@ -46,6 +48,7 @@ impl ExportKind {
             ExportKind::GithubInstallations => "github-installations",
             ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
             ExportKind::GithubDeployKeys => "github-deploy-keys",
+            ExportKind::GithubOrgWebhooks => "github-org-webhooks",
             ExportKind::OktaApiTokens => "okta-api-tokens",
         }
     }
@@ -59,6 +62,7 @@ impl ExportKind {
             ExportKind::GithubInstallations => "GitHub GET /orgs/{org}/installations",
             ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
             ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
+            ExportKind::GithubOrgWebhooks => "GitHub GET /orgs/{org}/hooks",
             ExportKind::OktaApiTokens => "Okta GET /api/v1/api-tokens",
         }
     }
@@ -113,6 +117,7 @@ pub fn read_export(
         ExportKind::GithubInstallations => github::installations(&pages, ctx),
         ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
         ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
+        ExportKind::GithubOrgWebhooks => github::org_webhooks(&pages, ctx),
         ExportKind::OktaApiTokens => okta::api_tokens(&pages, ctx.okta_org.as_deref()),
     }
     .with_context(|| format!("{display}: {}", kind.describe()))?;
@@ -149,6 +154,8 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
             ExportKind::GithubPersonalAccessTokens
         } else if has(item, "key") && has(item, "read_only") {
             ExportKind::GithubDeployKeys
+        } else if has(item, "config") && has(item, "events") && has(item, "ping_url") {
+            ExportKind::GithubOrgWebhooks
         } else if has(item, "tokenWindow") && has(item, "userId") {
             ExportKind::OktaApiTokens
         } else {
