@@ -83,6 +83,13 @@ impl<'c> Attributor<'c> {
                 add(v, 0.95, format!("GitHub App slug {slug:?} is {}'s app", v.name));
             }
         }
+        if credential.platform == "google_workspace" && credential.kind == CredentialKind::OauthGrant {
+            if let Some(client) = &credential.identity {
+                if let Some(v) = self.catalogue.by_oauth_client_id(client) {
+                    add(v, 0.95, format!("OAuth client {client} is {}'s", v.name));
+                }
+            }
+        }
         if credential.kind == CredentialKind::RoleTrust {
             let external_id = credential.scopes.iter().any(|s| s == "requires sts:ExternalId");
             for principal in credential.scopes.iter().filter_map(|s| s.strip_prefix("principal:")) {

@@ -232,3 +232,23 @@ fn github_org_webhooks_name_their_callback_host() {
     assert_eq!(hook.scopes, ["callback:hooks.zapier.com", "event:push", "event:pull_request"]);
     assert!(!format!("{batch:?}").contains("catch/123"), "the callback path may hold a token; only the host is kept");
 }
+
+#[test]
+fn google_tokens_are_grants_of_oauth_clients() {
+    let list = r#"{"kind": "admin#directory#tokenList", "etag": "\"abc\"", "items": [
+      {"kind": "admin#directory#token", "etag": "\"e1\"", "clientId": "123456789-abc.apps.googleusercontent.com", "displayText": "Zapier",
+       "anonymous": false, "nativeApp": false, "userKey": "104502345678901234567",
+       "scopes": ["https://www.googleapis.com/auth/gmail.readonly", "openid"]},
+      {"kind": "admin#directory#token", "clientId": "987-xyz.apps.googleusercontent.com", "displayText": "Backup tool",
+       "anonymous": false, "nativeApp": false, "userKey": "104502345678901234567",
+       "scopes": ["https://mail.google.com/", "https://www.googleapis.com/auth/drive"]}]}"#;
+    let (kind, batch) = read_export(list.as_bytes(), "tokens.json", None, &ctx()).unwrap();
+    assert_eq!(kind, ExportKind::GoogleTokens);
+    assert_eq!(batch.complete_scope.as_deref(), Some("google_workspace:104502345678901234567:tokens"));
+    let privileges: Vec<Privilege> = batch.credentials.iter().map(|c| c.privilege).collect();
+    assert_eq!(privileges, [Privilege::Read, Privilege::Admin], "full mail access is admin");
+    assert_eq!(batch.identities[0].name, "Zapier");
+    let bad = list.replace("\"openid\"]", "7]");
+    let err = read_export(bad.as_bytes(), "tokens.json", None, &ctx()).unwrap_err();
+    assert!(format!("{err:#}").contains("record 1") && format!("{err:#}").contains("scope"), "{err:#}");
+}

@@ -8,6 +8,7 @@
 
 mod aws;
 mod github;
+mod google;
 mod okta;
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +25,7 @@ pub enum ExportKind {
     GithubPersonalAccessTokens,
     GithubDeployKeys,
     GithubOrgWebhooks,
+    GoogleTokens,
     OktaApiTokens,
 }
 
@@ -36,6 +38,7 @@ impl ExportKind {
         ExportKind::GithubPersonalAccessTokens,
         ExportKind::GithubDeployKeys,
         ExportKind::GithubOrgWebhooks,
+        ExportKind::GoogleTokens,
         ExportKind::OktaApiTokens,
     ];
 
@@ -49,6 +52,7 @@ impl ExportKind {
             ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
             ExportKind::GithubDeployKeys => "github-deploy-keys",
             ExportKind::GithubOrgWebhooks => "github-org-webhooks",
+            ExportKind::GoogleTokens => "google-tokens",
             ExportKind::OktaApiTokens => "okta-api-tokens",
         }
     }
@@ -63,6 +67,7 @@ impl ExportKind {
             ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
             ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
             ExportKind::GithubOrgWebhooks => "GitHub GET /orgs/{org}/hooks",
+            ExportKind::GoogleTokens => "Google Workspace Directory API tokens.list",
             ExportKind::OktaApiTokens => "Okta GET /api/v1/api-tokens",
         }
     }
@@ -118,6 +123,7 @@ pub fn read_export(
         ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
         ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
         ExportKind::GithubOrgWebhooks => github::org_webhooks(&pages, ctx),
+        ExportKind::GoogleTokens => google::tokens(&pages),
         ExportKind::OktaApiTokens => okta::api_tokens(&pages, ctx.okta_org.as_deref()),
     }
     .with_context(|| format!("{display}: {}", kind.describe()))?;
@@ -147,6 +153,8 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
         ExportKind::AwsListAccessKeys
     } else if has(first, "Roles") || has(first, "RoleDetailList") {
         ExportKind::AwsRoles
+    } else if first.get("kind").and_then(Value::as_str) == Some("admin#directory#tokenList") {
+        ExportKind::GoogleTokens
     } else if has(first, "installations") {
         ExportKind::GithubInstallations
     } else if let Some(item) = first_item {
