@@ -32,7 +32,8 @@ pub struct ImportArgs {
     pub files: Vec<PathBuf>,
     /// What the files are, instead of recognising them: aws-credential-report,
     /// aws-list-access-keys, aws-roles, github-installations, github-personal-access-tokens,
-    /// github-deploy-keys, github-org-webhooks, google-tokens, okta-api-tokens
+    /// github-deploy-keys, github-org-webhooks, google-tokens, okta-api-tokens,
+    /// slack-integration-logs
     #[arg(long, value_name = "KIND")]
     pub kind: Option<ExportKind>,
     /// The GitHub organisation (or OWNER/REPO for deploy keys) the files were fetched for,

@@ -90,6 +90,16 @@ impl<'c> Attributor<'c> {
                 }
             }
         }
+        if let Some(app) = credential
+            .identity
+            .as_deref()
+            .filter(|_| credential.platform == "slack")
+            .and_then(|i| i.strip_prefix("app/"))
+        {
+            if let Some(v) = self.catalogue.by_slack_app(app) {
+                add(v, 0.95, format!("Slack app {app} is {}'s", v.name));
+            }
+        }
         if credential.kind == CredentialKind::RoleTrust {
             let external_id = credential.scopes.iter().any(|s| s == "requires sts:ExternalId");
             for principal in credential.scopes.iter().filter_map(|s| s.strip_prefix("principal:")) {

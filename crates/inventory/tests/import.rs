@@ -252,3 +252,38 @@ fn google_tokens_are_grants_of_oauth_clients() {
     let err = read_export(bad.as_bytes(), "tokens.json", None, &ctx()).unwrap_err();
     assert!(format!("{err:#}").contains("record 1") && format!("{err:#}").contains("scope"), "{err:#}");
 }
+
+#[test]
+fn slack_integration_logs_fold_into_each_integrations_state() {
+    let page2 = r#"{"ok": true, "logs": [
+      {"app_id": "A0ZAPIER", "app_type": "Zapier", "user_id": "U1", "user_name": "ana", "date": "1700000000", "change_type": "added", "scope": "channels:read,chat:write"},
+      {"service_id": 3456789012, "service_type": "Airbrake", "user_id": "U3", "user_name": "joey", "channel": "C1", "date": "1392163202", "change_type": "disabled", "reason": "user", "scope": "incoming-webhook"}
+    ], "paging": {"count": 2, "total": 4, "page": 2, "pages": 2}}"#;
+    let page1 = r#"{"ok": true, "logs": [
+      {"app_id": "A0ZAPIER", "app_type": "Zapier", "user_id": "U2", "user_name": "bo", "date": "1710000000", "change_type": "updated", "scope": "admin,channels:read"},
+      {"app_id": "A0OLD", "app_type": "Old bot", "user_id": "U2", "user_name": "bo", "date": "1600000000", "change_type": "removed"}
+    ], "paging": {"count": 2, "total": 4, "page": 1, "pages": 2}}"#;
+    let (kind, batch) = read_export(format!("{page1}{page2}").as_bytes(), "logs.json", None, &ctx()).unwrap();
+    assert_eq!(kind, ExportKind::SlackIntegrationLogs);
+    let state: Vec<(&str, CredentialStatus, Privilege)> =
+        batch.credentials.iter().map(|c| (c.name.as_str(), c.status, c.privilege)).collect();
+    assert_eq!(
+        state,
+        [
+            ("Old bot integration", CredentialStatus::Revoked, Privilege::Unknown),
+            ("Zapier integration", CredentialStatus::Active, Privilege::Admin),
+            ("Airbrake integration", CredentialStatus::Inactive, Privilege::Write),
+        ]
+    );
+    let zapier = &batch.credentials[1];
+    assert_eq!(zapier.owner.as_deref(), Some("ana"), "who added it, not who changed it last");
+    assert_eq!(zapier.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+    let err = read_export(
+        br#"{"ok": false, "error": "not_allowed_token_type"}"#,
+        "e.json",
+        Some(ExportKind::SlackIntegrationLogs),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("not_allowed_token_type"), "{err:#}");
+}

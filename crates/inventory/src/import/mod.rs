@@ -10,6 +10,7 @@ mod aws;
 mod github;
 mod google;
 mod okta;
+mod slack;
 
 use anyhow::{bail, Context, Result};
 use keywatch_model::inventory::InventoryBatch;
@@ -27,6 +28,7 @@ pub enum ExportKind {
     GithubOrgWebhooks,
     GoogleTokens,
     OktaApiTokens,
+    SlackIntegrationLogs,
 }
 
 impl ExportKind {
@@ -40,6 +42,7 @@ impl ExportKind {
         ExportKind::GithubOrgWebhooks,
         ExportKind::GoogleTokens,
         ExportKind::OktaApiTokens,
+        ExportKind::SlackIntegrationLogs,
     ];
 
     /// The `--kind` name.
@@ -54,6 +57,7 @@ impl ExportKind {
             ExportKind::GithubOrgWebhooks => "github-org-webhooks",
             ExportKind::GoogleTokens => "google-tokens",
             ExportKind::OktaApiTokens => "okta-api-tokens",
+            ExportKind::SlackIntegrationLogs => "slack-integration-logs",
         }
     }
 
@@ -69,6 +73,7 @@ impl ExportKind {
             ExportKind::GithubOrgWebhooks => "GitHub GET /orgs/{org}/hooks",
             ExportKind::GoogleTokens => "Google Workspace Directory API tokens.list",
             ExportKind::OktaApiTokens => "Okta GET /api/v1/api-tokens",
+            ExportKind::SlackIntegrationLogs => "Slack team.integrationLogs",
         }
     }
 }
@@ -125,6 +130,7 @@ pub fn read_export(
         ExportKind::GithubOrgWebhooks => github::org_webhooks(&pages, ctx),
         ExportKind::GoogleTokens => google::tokens(&pages),
         ExportKind::OktaApiTokens => okta::api_tokens(&pages, ctx.okta_org.as_deref()),
+        ExportKind::SlackIntegrationLogs => slack::integration_logs(&pages),
     }
     .with_context(|| format!("{display}: {}", kind.describe()))?;
     Ok((kind, batch))
@@ -153,6 +159,8 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
         ExportKind::AwsListAccessKeys
     } else if has(first, "Roles") || has(first, "RoleDetailList") {
         ExportKind::AwsRoles
+    } else if has(first, "logs") && has(first, "ok") {
+        ExportKind::SlackIntegrationLogs
     } else if first.get("kind").and_then(Value::as_str) == Some("admin#directory#tokenList") {
         ExportKind::GoogleTokens
     } else if has(first, "installations") {
