@@ -11,6 +11,7 @@ use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use crate::output::csv_row;
 use crate::{exit, Format, Global};
 
 #[derive(Subcommand, Debug)]
@@ -216,16 +217,19 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
 /// Active before inactive, admin before read, recently used first.
 fn sort_by_exposure(found: &mut [StoredCredential]) {
     found.sort_by(|a, b| {
-        let rank = |c: &StoredCredential| {
-            let k = &c.credential;
-            (k.status != CredentialStatus::Active, std::cmp::Reverse(k.privilege))
-        };
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
+        by_exposure(a, b)
             .then_with(|| a.credential.platform.cmp(&b.credential.platform))
             .then_with(|| a.credential.name.cmp(&b.credential.name))
     });
+}
+
+/// What to rotate first: active before inactive, admin before write before read, then the
+/// most recently used.
+pub(crate) fn by_exposure(a: &StoredCredential, b: &StoredCredential) -> std::cmp::Ordering {
+    let rank = |c: &StoredCredential| {
+        (c.credential.status != CredentialStatus::Active, std::cmp::Reverse(c.credential.privilege))
+    };
+    rank(a).cmp(&rank(b)).then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
 }
 
 fn credential_json(c: &StoredCredential) -> serde_json::Value {
@@ -255,13 +259,6 @@ fn credential_json(c: &StoredCredential) -> serde_json::Value {
 }
 
 fn write_csv(out: &mut dyn Write, found: &[StoredCredential]) -> Result<()> {
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
     writeln!(
         out,
         "id,platform,kind,external_id,name,identity,owner,privilege,scopes,created,expires,last_used,status"
@@ -283,7 +280,7 @@ fn write_csv(out: &mut dyn Write, found: &[StoredCredential]) -> Result<()> {
             k.last_used.clone().unwrap_or_default(),
             k.status.as_str().to_string(),
         ];
-        writeln!(out, "{}", row.iter().map(|s| field(s)).collect::<Vec<_>>().join(","))?;
+        writeln!(out, "{}", csv_row(&row))?;
     }
     Ok(())
 }

@@ -425,11 +425,15 @@ fn csv(report: &Report) -> String {
             commit.map(|c| c.author_email.clone()).unwrap_or_default(),
             commit.map(|c| c.date.clone()).unwrap_or_default(),
         ];
-        let row: Vec<String> = fields.iter().map(|s| csv_field(s)).collect();
-        out.push_str(&row.join(","));
+        out.push_str(&csv_row(&fields));
         out.push('\n');
     }
     out
+}
+
+/// One CSV line (without its newline) of fields quoted by [`csv_field`].
+pub fn csv_row(fields: &[String]) -> String {
+    fields.iter().map(|s| csv_field(s)).collect::<Vec<_>>().join(",")
 }
 
 /// Quotes a CSV field when needed, and defuses spreadsheet formulas.

@@ -238,12 +238,7 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
         .map(|(c, confidence, evidence)| (c, Attribution { vendor_id: vendor.id.clone(), confidence, evidence }))
         .collect();
     // Active, privileged, recently used first: what to rotate first.
-    held.sort_by(|(a, _), (b, _)| {
-        let rank = |c: &StoredCredential| {
-            (c.credential.status != CredentialStatus::Active, std::cmp::Reverse(c.credential.privilege))
-        };
-        rank(a).cmp(&rank(b)).then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
-    });
+    held.sort_by(|(a, _), (b, _)| crate::inventory_cmd::by_exposure(a, b));
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -281,17 +276,7 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
                     k.last_used.clone().unwrap_or_default(),
                     format!("{:.2}", a.confidence),
                 ];
-                let quoted: Vec<String> = cells
-                    .iter()
-                    .map(|s| {
-                        if s.contains([',', '"', '\n']) {
-                            format!("\"{}\"", s.replace('"', "\"\""))
-                        } else {
-                            s.clone()
-                        }
-                    })
-                    .collect();
-                writeln!(out, "{}", quoted.join(","))?;
+                writeln!(out, "{}", crate::output::csv_row(&cells))?;
             }
         }
         _ => {
