@@ -1,6 +1,6 @@
 //! AWS IAM: the credential report CSV and `aws iam list-access-keys` output.
 
-use super::{normalise_time, records, Record};
+use super::{empty_batch, normalise_time, records, Record};
 use anyhow::{bail, Context, Result};
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
@@ -23,12 +23,7 @@ pub(super) fn credential_report(bytes: &[u8]) -> Result<InventoryBatch> {
             bail!("the header row has no {needed:?} column");
         }
     }
-    let mut batch = InventoryBatch {
-        source: "aws:credential-report".into(),
-        complete_scope: None,
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("aws:credential-report");
     let mut account: Option<String> = None;
     for (index, row) in reader.records().enumerate() {
         let line = index + 2;
@@ -102,26 +97,21 @@ fn report_time(text: &str, line: usize, slot: &str) -> Result<Option<String>> {
     }
 }
 
+/// The account of an IAM ARN (`arn:aws:iam::123456789012:user/x`).
 fn account_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
-    let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(account)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+    let iam = parts.next() == Some("arn")
+        && parts.next().is_some()
+        && parts.next() == Some("iam")
+        && parts.next() == Some("");
+    iam.then(|| account_of_any(arn)).flatten()
 }
 
 /// `aws iam list-access-keys [--user-name U] --output json`: `{"AccessKeyMetadata": [...]}`.
 /// Complete for its user(s) unless the output says it was truncated.
 pub(super) fn list_access_keys(pages: &[Value]) -> Result<InventoryBatch> {
     let truncated = pages.iter().any(|p| p.get("IsTruncated").and_then(Value::as_bool) == Some(true));
-    let mut batch = InventoryBatch {
-        source: "aws:list-access-keys".into(),
-        complete_scope: None,
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("aws:list-access-keys");
     let mut users: Vec<String> = Vec::new();
     for (index, value) in records(pages, Some("AccessKeyMetadata"))?.into_iter().enumerate() {
         let r = Record::new(value, index + 1)?;
@@ -179,12 +169,7 @@ pub(super) fn roles(pages: &[Value]) -> Result<InventoryBatch> {
     let truncated = pages.iter().any(|p| p.get("IsTruncated").and_then(Value::as_bool) == Some(true));
     let field =
         if pages.first().is_some_and(|p| p.get("RoleDetailList").is_some()) { "RoleDetailList" } else { "Roles" };
-    let mut batch = InventoryBatch {
-        source: "aws:roles".into(),
-        complete_scope: None,
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("aws:roles");
     let mut account: Option<String> = None;
     for (index, value) in records(pages, Some(field))?.into_iter().enumerate() {
         let record = index + 1;

@@ -1,7 +1,7 @@
 //! GitHub organisation inventory: app installations, fine-grained personal access tokens
 //! granted to the organisation, and repository deploy keys.
 
-use super::{records, ImportContext, Record};
+use super::{empty_batch, records, ImportContext, Record};
 use anyhow::{bail, Result};
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
@@ -40,14 +40,10 @@ fn permissions(map: Option<&Value>, prefix: &str, scopes: &mut Vec<String>, priv
     Ok(())
 }
 
-fn batch(source: &str) -> InventoryBatch {
-    InventoryBatch { source: source.into(), complete_scope: None, identities: Vec::new(), credentials: Vec::new() }
-}
-
 /// `GET /orgs/{org}/installations`: `{"total_count": N, "installations": [...]}` per page.
 /// Each installation is an integration identity; what it was granted is its credential.
 pub(super) fn installations(pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
-    let mut out = batch("github:installations");
+    let mut out = empty_batch("github:installations");
     let mut org: Option<String> = ctx.github_owner.clone();
     let list = records(pages, Some("installations"))?;
     for (index, value) in list.iter().enumerate() {
@@ -107,7 +103,7 @@ pub(super) fn installations(pages: &[Value], ctx: &ImportContext) -> Result<Inve
 
 /// `GET /orgs/{org}/personal-access-tokens`: fine-grained tokens with access to the org.
 pub(super) fn personal_access_tokens(pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
-    let mut out = batch("github:personal-access-tokens");
+    let mut out = empty_batch("github:personal-access-tokens");
     for (index, value) in records(pages, None)?.iter().enumerate() {
         let r = Record::new(value, index + 1)?;
         let grant_id = r.required_id("id")?;
@@ -171,7 +167,7 @@ pub(super) fn personal_access_tokens(pages: &[Value], ctx: &ImportContext) -> Re
 /// `GET /repos/{owner}/{repo}/keys`: deploy keys. The repository comes from `--owner` or
 /// from each key's `url`.
 pub(super) fn deploy_keys(pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
-    let mut out = batch("github:deploy-keys");
+    let mut out = empty_batch("github:deploy-keys");
     let mut repos: Vec<String> = Vec::new();
     for (index, value) in records(pages, None)?.iter().enumerate() {
         let r = Record::new(value, index + 1)?;
@@ -225,7 +221,7 @@ fn repo_of_key_url(url: &str) -> Option<String> {
 /// `webhook_secret` credential held by whoever receives the deliveries, named by the
 /// callback host, which is kept as a `callback:HOST` scope for attribution.
 pub(super) fn org_webhooks(pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
-    let mut out = batch("github:org-webhooks");
+    let mut out = empty_batch("github:org-webhooks");
     for (index, value) in records(pages, None)?.iter().enumerate() {
         let r = Record::new(value, index + 1)?;
         let id = r.required_id("id")?;

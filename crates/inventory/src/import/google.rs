@@ -1,7 +1,7 @@
 //! Google Workspace: the Directory API's `tokens.list` (the OAuth grants one user gave to
 //! third-party apps).
 
-use super::{records, Record};
+use super::{empty_batch, records, Record};
 use anyhow::{bail, Result};
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
@@ -12,12 +12,7 @@ use serde_json::Value;
 /// "items": [...]}`. Each grant is an `oauth_grant` of the app's OAuth client (the
 /// identity a vendor holds) on behalf of the user.
 pub(super) fn tokens(pages: &[Value]) -> Result<InventoryBatch> {
-    let mut batch = InventoryBatch {
-        source: "google_workspace:tokens".into(),
-        complete_scope: None,
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("google_workspace:tokens");
     let mut users: Vec<String> = Vec::new();
     for (index, value) in records(pages, Some("items"))?.iter().enumerate() {
         let r = Record::new(value, index + 1)?;

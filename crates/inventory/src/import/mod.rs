@@ -136,6 +136,11 @@ pub fn read_export(
     Ok((kind, batch))
 }
 
+/// A batch from `source` with no records yet and no claim to be complete.
+fn empty_batch(source: &str) -> InventoryBatch {
+    InventoryBatch { source: source.into(), complete_scope: None, identities: Vec::new(), credentials: Vec::new() }
+}
+
 /// Every JSON value in the file: one page, or pages written one after another.
 fn json_pages(bytes: &[u8]) -> Result<Vec<Value>> {
     let mut pages = Vec::new();

@@ -1,6 +1,6 @@
 //! Okta: `GET /api/v1/api-tokens`.
 
-use super::{records, Record};
+use super::{empty_batch, records, Record};
 use anyhow::Result;
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
@@ -13,12 +13,8 @@ use serde_json::Value;
 /// `expiresAt` to `last use + tokenWindow` each time the token is used, so the last use is
 /// `expiresAt - tokenWindow` when that falls after creation.
 pub(super) fn api_tokens(pages: &[Value], org: Option<&str>) -> Result<InventoryBatch> {
-    let mut batch = InventoryBatch {
-        source: "okta:api-tokens".into(),
-        complete_scope: org.map(|o| format!("okta:{o}:api-tokens")),
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("okta:api-tokens");
+    batch.complete_scope = org.map(|o| format!("okta:{o}:api-tokens"));
     for (index, value) in records(pages, None)?.iter().enumerate() {
         let r = Record::new(value, index + 1)?;
         let id = r.required_id("id")?;

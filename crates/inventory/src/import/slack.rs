@@ -2,7 +2,7 @@
 //! removed. The latest event of each integration gives its state; the history is folded
 //! oldest first, so a page order does not matter.
 
-use super::{records, Record};
+use super::{empty_batch, records, Record};
 use anyhow::{bail, Result};
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
@@ -62,12 +62,7 @@ pub(super) fn integration_logs(pages: &[Value]) -> Result<InventoryBatch> {
         });
     }
     events.sort_by(|a, b| a.key.cmp(&b.key).then(a.date.cmp(&b.date)));
-    let mut batch = InventoryBatch {
-        source: "slack:integration-logs".into(),
-        complete_scope: None,
-        identities: Vec::new(),
-        credentials: Vec::new(),
-    };
+    let mut batch = empty_batch("slack:integration-logs");
     for group in events.chunk_by(|a, b| a.key == b.key) {
         let first = &group[0];
         let last = &group[group.len() - 1];
