@@ -150,19 +150,20 @@ impl Store {
             bind(&mut sql, " AND c.expires < ?", to.clone());
         }
         sql.push_str(" ORDER BY c.platform, c.name, c.id");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_credential)?;
+        self.query_credentials(&sql, rusqlite::params_from_iter(args.iter()))
+    }
+
+    /// The credentials a `SELECT_CREDENTIAL` query returns.
+    fn query_credentials(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<StoredCredential>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map(args, row_to_credential)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("cannot read credentials")?.into_iter().collect()
     }
 
     /// One credential by Keywatch id, or by the platform's id (`platform:external_id` or a
     /// bare external id when it is unambiguous).
     pub fn credential(&self, id: &str) -> Result<Option<StoredCredential>> {
-        let by_row = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<StoredCredential>> {
-            let mut stmt = self.conn.prepare(sql)?;
-            let rows = stmt.query_map(args, row_to_credential)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().collect()
-        };
+        let by_row = |sql: &str, args: &[&dyn rusqlite::ToSql]| self.query_credentials(sql, args);
         if let Ok(n) = id.parse::<i64>() {
             if let Some(found) = by_row(&format!("{SELECT_CREDENTIAL} WHERE c.id = ?1"), &[&n])?.pop() {
                 return Ok(Some(found));
@@ -188,12 +189,12 @@ impl Store {
     /// Recomputes every credential's vendor links (after the catalogue changed), in one
     /// transaction; returns how many credentials now have at least one link.
     pub fn relink(&mut self, link: Linker<'_>) -> Result<usize> {
-        let all = self.credentials(&CredentialFilter { status: None, ..CredentialFilter::default() })?;
-        let deleted =
-            self.credentials(&CredentialFilter { status: Some(CredentialStatus::Deleted), ..Default::default() })?;
+        // Every credential, deleted ones included: their links still answer "what did this
+        // vendor hold".
+        let all = self.query_credentials(SELECT_CREDENTIAL, [])?;
         let tx = self.conn.transaction()?;
         let mut linked = 0;
-        for c in all.iter().chain(&deleted) {
+        for c in &all {
             linked += usize::from(write_links(&tx, c.id, &link(&c.credential, c.identity_name.as_deref()))? > 0);
         }
         tx.commit()?;
