@@ -12,6 +12,20 @@ pub struct Config {
     pub scan: ScanConfig,
     #[serde(default)]
     pub har: HarConfig,
+    /// `[inventory]`: the connectors `keywatch inventory sync` runs.
+    #[serde(default)]
+    pub inventory: keywatch_inventory::sync::SyncConfig,
+    #[serde(default)]
+    pub vendors: VendorsConfig,
+}
+
+/// `[vendors]`: the team's own vendor catalogue files, read after the built-in one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorsConfig {
+    /// Catalogue files (TOML, the built-in catalogue's format), relative to the config file.
+    #[serde(default)]
+    pub catalogue: Vec<PathBuf>,
 }
 
 /// `[har]`: defaults for `keywatch har scan` and `har sanitize`.
@@ -50,6 +64,11 @@ impl Config {
         for rules in &mut config.scan.rules {
             if rules.is_relative() {
                 *rules = base.join(&*rules);
+            }
+        }
+        for file in &mut config.vendors.catalogue {
+            if file.is_relative() {
+                *file = base.join(&*file);
             }
         }
         if let Some(baseline) = &mut config.scan.baseline {

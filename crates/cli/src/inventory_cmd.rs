@@ -6,7 +6,7 @@ use keywatch_inventory::attribution::Attributor;
 use keywatch_inventory::import::{read_export, ExportKind, ImportContext};
 use keywatch_model::inventory::{CredentialKind, CredentialStatus, Privilege};
 use keywatch_model::time::{parse_rfc3339, rfc3339_utc};
-use keywatch_store::{CredentialFilter, Store, StoredCredential};
+use keywatch_store::{CredentialFilter, CredentialRelations, Person, RelationEvidence, Store, StoredCredential};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ pub enum InventoryCommand {
     List(ListArgs),
     /// Show one credential and the history of its changes
     Show(ShowArgs),
+    /// Fetch the inventory live from the platforms configured under [inventory] in the
+    /// config file (GitHub, Okta, Google Workspace, Slack, AWS), one transaction per endpoint
+    Sync(crate::sync_cmd::SyncArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +76,12 @@ pub struct ListArgs {
     /// Evaluate --unused-days and --expiring-days as of this time (RFC 3339), not now
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+    /// Only credentials linked to this vendor: id, name or alias (any case), as in
+    /// `vendor exposure`
+    #[arg(long, value_name = "NAME")]
+    pub vendor: Option<String>,
+    #[command(flatten)]
+    pub catalogue: crate::vendor_cmd::CatalogueArgs,
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 }
@@ -90,6 +99,7 @@ pub fn run(global: &Global, cmd: &InventoryCommand) -> Result<u8> {
         InventoryCommand::Import(args) => import(global, args),
         InventoryCommand::List(args) => list(global, args),
         InventoryCommand::Show(args) => show(global, args),
+        InventoryCommand::Sync(args) => crate::sync_cmd::run(global, args),
     }
 }
 
@@ -132,6 +142,12 @@ fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
                         s.unchanged,
                         s.disappeared
                     );
+                    if s.merged > 0 {
+                        eprintln!(
+                            "{display}: merged {} records into credentials stored under another id (the same AWS access key in the credential report and list-access-keys)",
+                            s.merged
+                        );
+                    }
                 }
             }
             Err(e) => {
@@ -156,6 +172,11 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
         Some(t) => rfc3339_utc(parse_rfc3339(t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time"))?),
         None => now(),
     };
+    // The vendor is resolved first: an unknown name is a usage error, inventory or not.
+    let vendor = match &args.vendor {
+        Some(name) => Some(crate::vendor_cmd::resolve_vendor(&args.catalogue, name)?),
+        None => None,
+    };
     let filter = CredentialFilter {
         platform: args.platform.clone(),
         kind: args.kind,
@@ -166,6 +187,7 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
             .expiring_days
             .map(|d| Ok::<_, anyhow::Error>((as_of.clone(), days_from(&as_of, d, 1)?)))
             .transpose()?,
+        vendor,
     };
     let store = open_existing(global)?;
     let mut found = store.credentials(&filter)?;
@@ -300,6 +322,7 @@ fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
         bail!("no credential {:?} in the inventory", args.id);
     };
     let history = store.history(c.id)?;
+    let relations = store.relations_of_credential(c.id)?;
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -325,6 +348,7 @@ fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
         for (label, value) in rows {
             writeln!(out, "  {label:<13} {value}")?;
         }
+        write_relations(&mut out, &relations)?;
         writeln!(out, "history:")?;
         for h in &history {
             let detail = match &h.field {
@@ -347,9 +371,116 @@ fn show(global: &Global, args: &ShowArgs) -> Result<u8> {
             .collect();
         let mut value = credential_json(&c);
         value["history"] = json!(history);
+        add_relations_json(&mut value, &relations);
         serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
     }
     out.flush()?;
     Ok(exit::CLEAN)
+}
+
+/// `show`'s relation sections, after the credential's fields.
+fn write_relations(out: &mut dyn Write, relations: &CredentialRelations) -> Result<()> {
+    // The evidence names the source where it matters; JSON has it as a field.
+    let why = |r: &RelationEvidence| format!("[{:.2}: {}]", r.confidence, r.evidence.join("; "));
+    let person = |p: &Person| if p.name == p.key { p.key.clone() } else { format!("{} ({})", p.name, p.key) };
+    if !relations.identities.is_empty() {
+        writeln!(out, "identities:")?;
+    }
+    for i in &relations.identities {
+        let identity = &i.identity.identity;
+        writeln!(
+            out,
+            "  {} {} {} ({})  {}",
+            identity.platform,
+            identity.kind.as_str(),
+            identity.name,
+            identity.external_id,
+            why(&i.relation)
+        )?;
+        for (p, r) in &i.owners {
+            writeln!(out, "    owned by {}  {}", person(p), why(r))?;
+        }
+        for (v, r) in &i.vendors {
+            writeln!(out, "    held by vendor {} ({})  {}", v.name.as_deref().unwrap_or(&v.id), v.id, why(r))?;
+        }
+    }
+    for (p, r) in &relations.owners {
+        writeln!(out, "owned by {}  {}", person(p), why(r))?;
+    }
+    if !relations.vendors.is_empty() {
+        writeln!(out, "vendors:")?;
+    }
+    for l in &relations.vendors {
+        let name = l.vendor.name.as_deref().unwrap_or(&l.vendor.id);
+        writeln!(out, "  {name} ({})  [{:.2}: {}]", l.vendor.id, l.confidence, l.evidence.join("; "))?;
+    }
+    if !relations.merged.is_empty() {
+        writeln!(out, "merged records (the same credential in other exports):")?;
+    }
+    for m in &relations.merged {
+        writeln!(
+            out,
+            "  {}:{} from {} (first seen {}, last seen {}, last used {})",
+            m.platform,
+            m.external_id,
+            m.source,
+            m.first_seen,
+            m.last_seen,
+            m.last_used.as_deref().unwrap_or("never/unknown")
+        )?;
+    }
+    Ok(())
+}
+
+/// `show --format json`'s relation fields, added beside the credential's own.
+fn add_relations_json(value: &mut serde_json::Value, relations: &CredentialRelations) {
+    let relation = |r: &RelationEvidence| {
+        json!({"confidence": r.confidence, "evidence": r.evidence, "source": r.source,
+               "first_seen": r.first_seen, "last_seen": r.last_seen})
+    };
+    let with = |mut base: serde_json::Value, r: &RelationEvidence| {
+        if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), relation(r)) {
+            base.extend(extra);
+        }
+        base
+    };
+    let person =
+        |p: &Person, r: &RelationEvidence| with(json!({"key": p.key, "name": p.name, "platform": p.platform}), r);
+    value["identities"] = relations
+        .identities
+        .iter()
+        .map(|i| {
+            let identity = &i.identity.identity;
+            let mut v = with(
+                json!({"platform": identity.platform, "id": identity.external_id, "name": identity.name,
+                       "kind": identity.kind, "owner": identity.owner}),
+                &i.relation,
+            );
+            v["owners"] = i.owners.iter().map(|(p, r)| person(p, r)).collect();
+            v["vendors"] = i
+                .vendors
+                .iter()
+                .map(|(vendor, r)| with(json!({"vendor_id": vendor.id, "name": vendor.name}), r))
+                .collect();
+            v
+        })
+        .collect();
+    value["owners"] = relations.owners.iter().map(|(p, r)| person(p, r)).collect();
+    value["vendors"] = relations
+        .vendors
+        .iter()
+        .map(|l| {
+            json!({"vendor_id": l.vendor.id, "name": l.vendor.name, "confidence": l.confidence,
+                   "evidence": l.evidence})
+        })
+        .collect();
+    value["merged"] = relations
+        .merged
+        .iter()
+        .map(|m| {
+            json!({"platform": m.platform, "external_id": m.external_id, "source": m.source,
+                   "last_used": m.last_used, "first_seen": m.first_seen, "last_seen": m.last_seen})
+        })
+        .collect();
 }

@@ -7,6 +7,7 @@ mod inventory_cmd;
 mod output;
 mod rules_cmd;
 mod scan_cmd;
+mod sync_cmd;
 mod vendor_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};

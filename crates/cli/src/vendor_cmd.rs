@@ -4,8 +4,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use keywatch_inventory::attribution::{Attribution, Attributor};
 use keywatch_inventory::catalogue::Catalogue;
-use keywatch_model::inventory::{Credential, CredentialKind, CredentialStatus, Privilege};
-use keywatch_store::{StoredCredential, VendorLink};
+use keywatch_model::inventory::{Credential, CredentialKind, CredentialStatus, IdentityKind, Privilege};
+use keywatch_store::{RelationEvidence, StoredCredential, StoredIdentity, VendorLink};
 use serde::Serialize;
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -95,7 +95,7 @@ fn decide(global: &Global, args: &DecisionArgs, confirmed: bool) -> Result<u8> {
         bail!("no credential {:?} in the inventory", args.credential);
     };
     let by = args.by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into());
-    store.decide_link(credential.id, &vendor.id, confirmed, &by, &crate::inventory_cmd::now())?;
+    store.decide_link(credential.id, &vendor.id, &vendor.name, confirmed, &by, &crate::inventory_cmd::now())?;
     if !global.quiet {
         let verb = if confirmed { "linked to" } else { "unlinked from" };
         eprintln!(
@@ -106,13 +106,19 @@ fn decide(global: &Global, args: &DecisionArgs, confirmed: bool) -> Result<u8> {
     Ok(exit::CLEAN)
 }
 
-/// The store's view of an attribution.
+/// The store's view of an attribution, with each vendor's display name from the catalogue
+/// (the store keeps it as known at link time).
 pub fn linker<'a>(attributor: &'a Attributor<'a>) -> impl Fn(&Credential, Option<&str>) -> Vec<VendorLink> + 'a {
     move |credential, identity_name| {
         attributor
             .attribute(credential, identity_name)
             .into_iter()
-            .map(|a: Attribution| (a.vendor_id, a.confidence, a.evidence))
+            .map(|a: Attribution| VendorLink {
+                vendor_name: attributor.catalogue().find(&a.vendor_id).map(|v| v.name.clone()),
+                vendor_id: a.vendor_id,
+                confidence: a.confidence,
+                evidence: a.evidence,
+            })
             .collect()
     }
 }
@@ -121,7 +127,7 @@ fn relink(global: &Global, args: &RelinkArgs) -> Result<u8> {
     let catalogue = load(&args.catalogue)?;
     let mut store = crate::inventory_cmd::open_existing(global)?;
     let attributor = Attributor::new(&catalogue);
-    let linked = store.relink(&linker(&attributor))?;
+    let linked = store.relink(&linker(&attributor), &crate::inventory_cmd::now())?;
     if !global.quiet {
         eprintln!("{linked} credentials are attributed to at least one vendor");
     }
@@ -135,6 +141,8 @@ struct Exposure<'a> {
     vendor: &'a str,
     vendor_id: &'a str,
     credentials: Vec<ExposureRow<'a>>,
+    /// The identities the vendor holds through those credentials.
+    identities: Vec<ExposureIdentity<'a>>,
     errors: [(); 0],
     stats: ExposureStats,
 }
@@ -159,6 +167,29 @@ struct ExposureRow<'a> {
     status: CredentialStatus,
     confidence: f64,
     evidence: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ExposureIdentity<'a> {
+    platform: &'a str,
+    id: &'a str,
+    name: &'a str,
+    kind: IdentityKind,
+    confidence: f64,
+    evidence: &'a [String],
+}
+
+impl<'a> ExposureIdentity<'a> {
+    fn of(i: &'a StoredIdentity, held: &'a RelationEvidence) -> Self {
+        ExposureIdentity {
+            platform: &i.identity.platform,
+            id: &i.identity.external_id,
+            name: &i.identity.name,
+            kind: i.identity.kind,
+            confidence: held.confidence,
+            evidence: &held.evidence,
+        }
+    }
 }
 
 impl<'a> ExposureRow<'a> {
@@ -222,13 +253,24 @@ fn list(args: &ListArgs) -> Result<u8> {
     Ok(exit::CLEAN)
 }
 
+/// The catalogue id of a vendor named by id, name or alias (any case), as `exposure` and
+/// `inventory list --vendor` take it.
+pub fn resolve_vendor(args: &CatalogueArgs, name: &str) -> Result<String> {
+    let catalogue = load(args)?;
+    match catalogue.find(name) {
+        Some(vendor) => Ok(vendor.id.clone()),
+        None => bail!("{}", unknown_vendor(name)),
+    }
+}
+
+fn unknown_vendor(name: &str) -> String {
+    format!("no vendor {name:?} in the catalogue (see `keywatch vendor list`, or add one with --vendors FILE)")
+}
+
 fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
     let catalogue = load(&args.catalogue)?;
     let Some(vendor) = catalogue.find(&args.name) else {
-        bail!(
-            "no vendor {:?} in the catalogue (see `keywatch vendor list`, or add one with --vendors FILE)",
-            args.name
-        );
+        bail!("{}", unknown_vendor(&args.name));
     };
     let store = crate::inventory_cmd::open_existing(global)?;
     let mut held: Vec<(StoredCredential, Attribution)> = store
@@ -239,6 +281,11 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
         .collect();
     // Active, privileged, recently used first: what to rotate first.
     held.sort_by(|(a, _), (b, _)| crate::inventory_cmd::by_exposure(a, b));
+    let identities: Vec<(StoredIdentity, RelationEvidence)> = store
+        .identities_of_vendor(&vendor.id)?
+        .into_iter()
+        .filter(|(_, relation)| relation.confidence >= args.min_confidence)
+        .collect();
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -259,6 +306,21 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
                     a.confidence,
                     a.evidence.join("; ")
                 )?;
+            }
+            if !identities.is_empty() {
+                writeln!(out, "identities held:")?;
+                for (i, relation) in &identities {
+                    writeln!(
+                        out,
+                        "  {:<7} {:<15} {} ({})  [{:.2}: {}]",
+                        i.identity.platform,
+                        i.identity.kind.as_str(),
+                        i.identity.name,
+                        i.identity.external_id,
+                        relation.confidence,
+                        relation.evidence.join("; ")
+                    )?;
+                }
             }
         }
         Format::Csv => {
@@ -286,6 +348,7 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
                 vendor_id: &vendor.id,
                 stats: ExposureStats { count: credentials.len() },
                 credentials,
+                identities: identities.iter().map(|(i, r)| ExposureIdentity::of(i, r)).collect(),
                 errors: [],
             };
             serde_json::to_writer_pretty(&mut out, &report)?;

@@ -60,6 +60,11 @@ impl<'c> Attributor<'c> {
         Attributor { catalogue, names }
     }
 
+    /// The catalogue it attributes against (where callers find the vendors' names).
+    pub fn catalogue(&self) -> &'c Catalogue {
+        self.catalogue
+    }
+
     /// Every vendor `credential` (held by the identity named `identity_name`) can be tied
     /// to, strongest first.
     pub fn attribute(&self, credential: &Credential, identity_name: Option<&str>) -> Vec<Attribution> {
@@ -183,6 +188,7 @@ mod tests {
             last_used: None,
             status: CredentialStatus::Active,
             fingerprint: None,
+            match_key: None,
         }
     }
 

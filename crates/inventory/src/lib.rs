@@ -5,3 +5,4 @@
 pub mod attribution;
 pub mod catalogue;
 pub mod import;
+pub mod sync;

@@ -70,6 +70,12 @@ text_enum!(
         /// A role's trust policy letting another account assume it: what a vendor holds
         /// when it reaches AWS through a cross-account role.
         RoleTrust = "role_trust",
+        /// A user's SSH key (as authorized for an organisation's SAML single sign-on); a
+        /// repository's own key is a `deploy_key`.
+        SshKey = "ssh_key",
+        /// A password kept for an account by a vault (Okta Privileged Access app service
+        /// accounts).
+        Password = "password",
     }
 );
 
@@ -129,6 +135,12 @@ pub struct Credential {
     /// A non-reversible handle the platform exposes: an AWS access key id, a GitHub
     /// `hashed_token`, a token prefix.
     pub fingerprint: Option<String>,
+    /// What another export would call the same credential when it cannot name it by
+    /// `external_id` (the AWS credential report's key slots against `list-access-keys`' key
+    /// ids): records of one platform with equal match keys are merged into one credential,
+    /// the one with a `fingerprint` (the platform's own handle) being canonical.
+    #[serde(default)]
+    pub match_key: Option<String>,
 }
 
 /// What one import or sync read: its records and the set they are complete for.

@@ -5,22 +5,75 @@
 //! a failed import leaves the store exactly as it was. Nothing is forgotten: a credential
 //! that a complete import no longer lists is marked deleted with the time, and every change
 //! of every field is kept in `credential_change`.
+//!
+//! Besides identities and credentials the store keeps owners (`person`), the vendors things
+//! were linked to (`vendor`) and typed relations between them ([`relations`]), maintained in
+//! the same transactions as the rows they follow; and it merges records of two exports that
+//! describe one credential under different ids ([`merge`]).
 
 use anyhow::{bail, Context, Result};
 use keywatch_model::inventory::{Credential, CredentialKind, CredentialStatus, InventoryBatch, Privilege};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql, Transaction};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// The columns `row_to_credential` reads, in its order. Defined before the modules so that
+/// their queries can use it too.
+macro_rules! credential_columns {
+    () => {
+        "SELECT c.id, c.platform, c.external_id, c.kind, c.name, c.identity_external_id,
+         c.owner, c.scopes, c.privilege, c.created, c.expires, c.last_rotated, c.last_used, c.status,
+         c.fingerprint, i.name, c.source, c.first_seen, c.last_seen, c.deleted_at, c.match_key"
+    };
+}
+
+/// How many columns `credential_columns!` selects: where columns a query appends begin.
+pub(crate) const CREDENTIAL_COLUMNS: usize = 21;
+
+mod merge;
+pub mod relations;
+
+pub use relations::{
+    CredentialRelations, IdentityRelations, LinkedVendor, MergedRecord, Owned, Person, RelationEvidence, RelationKind,
+    StoredIdentity, StoredVendor,
+};
+
+/// A migration: its SQL, then, if the new tables must be filled from the existing rows, the
+/// Rust code that maintains them (so the two can never disagree), in the same transaction.
+struct Migration {
+    name: &'static str,
+    sql: &'static str,
+    fill: Option<fn(&Connection, &str) -> Result<()>>,
+}
+
 /// Schema migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_inventory", include_str!("../migrations/0001_inventory.sql")),
-    ("0002_vendor_links", include_str!("../migrations/0002_vendor_links.sql")),
-    ("0003_vendor_decisions", include_str!("../migrations/0003_vendor_decisions.sql")),
+const MIGRATIONS: &[Migration] = &[
+    Migration { name: "0001_inventory", sql: include_str!("../migrations/0001_inventory.sql"), fill: None },
+    Migration { name: "0002_vendor_links", sql: include_str!("../migrations/0002_vendor_links.sql"), fill: None },
+    Migration {
+        name: "0003_vendor_decisions",
+        sql: include_str!("../migrations/0003_vendor_decisions.sql"),
+        fill: None,
+    },
+    Migration {
+        name: "0004_relations",
+        sql: include_str!("../migrations/0004_relations.sql"),
+        fill: Some(relations::rebuild),
+    },
 ];
 
-/// A vendor link proposed by the caller's attribution: vendor id, confidence, evidence.
-pub type VendorLink = (String, f64, Vec<String>);
+/// A vendor link proposed by the caller's attribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorLink {
+    /// The catalogue id.
+    pub vendor_id: String,
+    /// The vendor's display name, kept as known at link time; `None` when the caller does not
+    /// know it (the stored one is then kept).
+    pub vendor_name: Option<String>,
+    /// 0 to 1.
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+}
 
 /// Attribution, supplied by the caller so the store knows nothing of vendors: the links of a
 /// credential given the name of its identity.
@@ -43,6 +96,9 @@ pub struct ImportSummary {
     pub unchanged: usize,
     pub disappeared: usize,
     pub reappeared: usize,
+    /// Records found to describe a credential already stored under another id, and merged
+    /// into it (see [`Credential::match_key`]).
+    pub merged: usize,
 }
 
 /// A credential as stored, with Keywatch's own bookkeeping.
@@ -80,6 +136,34 @@ pub struct CredentialFilter {
     pub unused_since: Option<String>,
     /// Expires between now and this time.
     pub expiring_before: Option<(String, String)>,
+    /// Linked to this vendor (catalogue id), at any confidence.
+    pub vendor: Option<String>,
+}
+
+/// One import run, as the functions writing it need to know it.
+pub(crate) struct Run<'a> {
+    pub id: i64,
+    pub source: &'a str,
+    pub scope: Option<&'a str>,
+    pub now: &'a str,
+}
+
+/// What an import has to revisit once its records are written: credentials whose vendor
+/// links and relations follow from them, and identities whose vendor relations follow from
+/// their credentials' links.
+#[derive(Default)]
+pub(crate) struct Dirty {
+    credentials: Vec<i64>,
+    credential_set: HashSet<i64>,
+    pub identities: BTreeSet<i64>,
+}
+
+impl Dirty {
+    pub fn credential(&mut self, id: i64) {
+        if self.credential_set.insert(id) {
+            self.credentials.push(id);
+        }
+    }
 }
 
 impl Store {
@@ -96,6 +180,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").context("cannot enable WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // An import uses a few dozen distinct statements per record; the default cache of 16
+        // would re-prepare them for every record.
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn).with_context(|| format!("cannot migrate the store {}", path.display()))?;
         Ok(Store { conn, path: path.to_path_buf() })
     }
@@ -149,6 +236,9 @@ impl Store {
             bind(&mut sql, " AND c.expires IS NOT NULL AND c.expires >= ?", from.clone());
             bind(&mut sql, " AND c.expires < ?", to.clone());
         }
+        if let Some(vendor) = &filter.vendor {
+            bind(&mut sql, " AND c.id IN (SELECT credential_id FROM vendor_link WHERE vendor_id = ?)", vendor.clone());
+        }
         sql.push_str(" ORDER BY c.platform, c.name, c.id");
         self.query_credentials(&sql, rusqlite::params_from_iter(args.iter()))
     }
@@ -161,7 +251,8 @@ impl Store {
     }
 
     /// One credential by Keywatch id, or by the platform's id (`platform:external_id` or a
-    /// bare external id when it is unambiguous).
+    /// bare external id when it is unambiguous). The id of a record merged into a credential
+    /// (an AWS credential report key slot) finds that credential.
     pub fn credential(&self, id: &str) -> Result<Option<StoredCredential>> {
         let by_row = |sql: &str, args: &[&dyn rusqlite::ToSql]| self.query_credentials(sql, args);
         if let Ok(n) = id.parse::<i64>() {
@@ -169,9 +260,16 @@ impl Store {
                 return Ok(Some(found));
             }
         }
+        // The latest record of another export merged into a credential under this id.
+        const ALIAS: &str = "SELECT credential_id FROM credential_alias";
+        const LATEST: &str = "ORDER BY last_seen DESC LIMIT 1";
         if let Some((platform, external)) = id.split_once(':') {
             let found = by_row(
-                &format!("{SELECT_CREDENTIAL} WHERE c.platform = ?1 AND c.external_id = ?2"),
+                &format!(
+                    "{SELECT_CREDENTIAL} WHERE c.platform = ?1 AND c.external_id = ?2
+                     UNION ALL {SELECT_CREDENTIAL} WHERE c.id =
+                       ({ALIAS} WHERE platform = ?1 AND external_id = ?2 {LATEST})"
+                ),
                 &[&platform, &external],
             )?;
             if let Some(found) = found.into_iter().next() {
@@ -179,6 +277,16 @@ impl Store {
             }
         }
         let mut found = by_row(&format!("{SELECT_CREDENTIAL} WHERE c.external_id = ?1"), &[&id])?;
+        if found.is_empty() {
+            // Per platform, the credential the latest record under this id was merged into.
+            found = by_row(
+                &format!(
+                    "{SELECT_CREDENTIAL} WHERE c.id IN (SELECT credential_id FROM
+                       (SELECT credential_id, MAX(last_seen) FROM credential_alias WHERE external_id = ?1 GROUP BY platform))"
+                ),
+                &[&id],
+            )?;
+        }
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.pop()),
@@ -186,27 +294,41 @@ impl Store {
         }
     }
 
-    /// Recomputes every credential's vendor links (after the catalogue changed), in one
-    /// transaction; returns how many credentials now have at least one link.
-    pub fn relink(&mut self, link: Linker<'_>) -> Result<usize> {
+    /// Recomputes every credential's vendor links (after the catalogue changed), and the
+    /// vendor relations of every identity, in one transaction; returns how many credentials
+    /// now have at least one link. `now` dates the relations it makes or confirms.
+    pub fn relink(&mut self, link: Linker<'_>, now: &str) -> Result<usize> {
+        let tx = self.conn.transaction()?;
         // Every credential, deleted ones included: their links still answer "what did this
         // vendor hold".
-        let all = self.query_credentials(SELECT_CREDENTIAL, [])?;
-        let tx = self.conn.transaction()?;
+        let ids: Vec<i64> = tx
+            .prepare("SELECT id FROM credential ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut linked = 0;
-        for c in &all {
-            linked += usize::from(write_links(&tx, c.id, &link(&c.credential, c.identity_name.as_deref()))? > 0);
+        for id in ids {
+            let links = links_of(&tx, id, link)?;
+            linked += usize::from(write_links(&tx, id, &links, now)? > 0);
+        }
+        let identities: Vec<i64> = tx
+            .prepare("SELECT id FROM identity ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in identities {
+            relations::refresh_identity_vendors(&tx, id, now)?;
         }
         tx.commit()?;
         Ok(linked)
     }
 
-    /// Records a person's decision on linking `credential_id` to `vendor_id` and applies it
-    /// at once; later imports and relinks keep applying it.
+    /// Records a person's decision on linking `credential_id` to the vendor `vendor_id`
+    /// (named `vendor_name` in the catalogue) and applies it at once, to the credential's
+    /// links and its identities' vendor relations; later imports and relinks keep applying it.
     pub fn decide_link(
         &mut self,
         credential_id: i64,
         vendor_id: &str,
+        vendor_name: &str,
         confirmed: bool,
         by: &str,
         at: &str,
@@ -219,21 +341,25 @@ impl Store {
                decision = excluded.decision, decided_by = excluded.decided_by, decided_at = excluded.decided_at",
             params![credential_id, vendor_id, if confirmed { "confirmed" } else { "rejected" }, by, at],
         )?;
+        relations::vendor_row(&tx, vendor_id, Some(vendor_name), at)?;
         let mut current =
             tx.prepare("SELECT vendor_id, confidence, evidence FROM vendor_link WHERE credential_id = ?1")?;
         let links = current
             .query_map([credential_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, String>(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?
             .into_iter()
-            .map(|(vendor, confidence, evidence)| {
+            .map(|(vendor_id, confidence, evidence)| {
                 let mut evidence: Vec<String> = serde_json::from_str(&evidence).unwrap_or_default();
                 // The decision is re-applied below; drop its earlier note so it is not doubled.
                 evidence.retain(|e| !e.starts_with("confirmed by "));
-                (vendor, confidence, evidence)
+                VendorLink { vendor_id, vendor_name: None, confidence, evidence }
             })
             .collect::<Vec<VendorLink>>();
         drop(current);
-        write_links(&tx, credential_id, &links)?;
+        write_links(&tx, credential_id, &links, at)?;
+        for identity in relations::identities_of_credential(&tx, credential_id)? {
+            relations::refresh_identity_vendors(&tx, identity, at)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -244,8 +370,8 @@ impl Store {
         let mut stmt = self.conn.prepare(SELECT_VENDOR_CREDENTIALS)?;
         let rows = stmt.query_map([vendor_id], |r| {
             let credential = row_to_credential(r)?;
-            let confidence: f64 = r.get(20)?;
-            let evidence: String = r.get(21)?;
+            let confidence: f64 = r.get(CREDENTIAL_COLUMNS)?;
+            let evidence: String = r.get(CREDENTIAL_COLUMNS + 1)?;
             Ok((credential, confidence, evidence))
         })?;
         let mut out = Vec::new();
@@ -258,7 +384,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Every recorded change of one credential, oldest first.
+    /// Every recorded change of one credential, oldest first (those of records merged into it
+    /// included).
     pub fn history(&self, credential_id: i64) -> Result<Vec<Change>> {
         let mut stmt = self.conn.prepare(
             "SELECT r.at, r.source, r.input, ch.change, ch.field, ch.old_value, ch.new_value
@@ -285,22 +412,23 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if done > MIGRATIONS.len() {
         bail!("the store was written by a newer Keywatch (schema {done}, this one knows {})", MIGRATIONS.len());
     }
-    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("migration {name} failed"))?;
+        tx.execute_batch(migration.sql).with_context(|| format!("migration {} failed", migration.name))?;
+        if let Some(fill) = migration.fill {
+            fill(&tx, &now_utc()).with_context(|| format!("migration {} failed", migration.name))?;
+        }
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;
     }
     Ok(())
 }
 
-/// The columns `row_to_credential` reads, in its order.
-macro_rules! credential_columns {
-    () => {
-        "SELECT c.id, c.platform, c.external_id, c.kind, c.name, c.identity_external_id,
-         c.owner, c.scopes, c.privilege, c.created, c.expires, c.last_rotated, c.last_used, c.status,
-         c.fingerprint, i.name, c.source, c.first_seen, c.last_seen, c.deleted_at"
-    };
+/// The time now, for the rows a migration makes: the only time the store does not take from
+/// its caller.
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    keywatch_model::time::rfc3339_utc(secs)
 }
 
 const SELECT_CREDENTIAL: &str = concat!(
@@ -316,16 +444,73 @@ const SELECT_VENDOR_CREDENTIALS: &str = concat!(
      WHERE l.vendor_id = ?1 ORDER BY c.id"
 );
 
-/// The tracked field values then source, scope and time: the columns after the key in both
-/// the insert and the update of a credential.
-fn row_values<'v>(values: &'v [Option<String>], tail: &'v [&'v dyn ToSql; 3]) -> impl Iterator<Item = &'v dyn ToSql> {
+/// The tracked field values then source, scope, time and match key: the columns after the
+/// key in both the insert and the update of a credential.
+fn row_values<'v>(values: &'v [Option<String>], tail: &'v [&'v dyn ToSql; 4]) -> impl Iterator<Item = &'v dyn ToSql> {
     values.iter().map(|v| v as &dyn ToSql).chain(tail.iter().copied())
 }
 
-/// Replaces the vendor links of one credential; returns how many it now has.
-fn write_links(tx: &Transaction<'_>, credential_id: i64, proposed: &[VendorLink]) -> Result<usize> {
+/// Records one change of a credential under an import run.
+pub(crate) fn record_change(
+    conn: &Connection,
+    run_id: i64,
+    credential_id: i64,
+    change: &str,
+    field: Option<&str>,
+    old_value: Option<&str>,
+    new_value: Option<&str>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO credential_change (run_id, credential_id, change, field, old_value, new_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![run_id, credential_id, change, field, old_value, new_value])?;
+    Ok(())
+}
+
+/// The links attribution proposes for a stored credential and for every record merged into
+/// it: per vendor the strongest wins, with the evidence of all.
+fn links_of(conn: &Connection, credential_id: i64, link: Linker<'_>) -> Result<Vec<VendorLink>> {
+    let Some(stored) = conn
+        .prepare_cached(&format!("{SELECT_CREDENTIAL} WHERE c.id = ?1"))?
+        .query_row([credential_id], row_to_credential)
+        .optional()?
+        .transpose()?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut links = link(&stored.credential, stored.identity_name.as_deref());
+    for record in merge::alias_records(conn, credential_id)? {
+        let identity_name: Option<String> = match &record.identity {
+            Some(identity) => conn
+                .prepare_cached("SELECT name FROM identity WHERE platform = ?1 AND external_id = ?2")?
+                .query_row(params![record.platform, identity], |r| r.get(0))
+                .optional()?,
+            None => None,
+        };
+        for proposed in link(&record, identity_name.as_deref()) {
+            match links.iter_mut().find(|l| l.vendor_id == proposed.vendor_id) {
+                Some(l) => {
+                    l.confidence = l.confidence.max(proposed.confidence);
+                    l.vendor_name = l.vendor_name.take().or(proposed.vendor_name);
+                    for e in proposed.evidence {
+                        if !l.evidence.contains(&e) {
+                            l.evidence.push(e);
+                        }
+                    }
+                }
+                None => links.push(proposed),
+            }
+        }
+    }
+    Ok(links)
+}
+
+/// Replaces the vendor links of one credential, through the people's decisions; returns how
+/// many it now has. Each linked vendor's row keeps its name as known now.
+fn write_links(conn: &Connection, credential_id: i64, proposed: &[VendorLink], now: &str) -> Result<usize> {
     let mut links: Vec<VendorLink> = proposed.to_vec();
-    let mut decisions = tx.prepare_cached(
+    let mut decisions = conn.prepare_cached(
         "SELECT vendor_id, decision, decided_by, decided_at FROM vendor_decision WHERE credential_id = ?1",
     )?;
     let decided = decisions
@@ -335,24 +520,27 @@ fn write_links(tx: &Transaction<'_>, credential_id: i64, proposed: &[VendorLink]
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (vendor, decision, by, at) in decided {
         if decision == "rejected" {
-            links.retain(|(v, _, _)| *v != vendor);
+            links.retain(|l| l.vendor_id != vendor);
             continue;
         }
         let note = format!("confirmed by {by} at {at}");
-        match links.iter_mut().find(|(v, _, _)| *v == vendor) {
+        match links.iter_mut().find(|l| l.vendor_id == vendor) {
             Some(link) => {
-                link.1 = 1.0;
-                link.2.insert(0, note);
+                link.confidence = 1.0;
+                link.evidence.insert(0, note);
             }
-            None => links.push((vendor, 1.0, vec![note])),
+            None => {
+                links.push(VendorLink { vendor_id: vendor, vendor_name: None, confidence: 1.0, evidence: vec![note] })
+            }
         }
     }
-    tx.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
-    let mut insert = tx.prepare_cached(
+    conn.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
+    let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO vendor_link (credential_id, vendor_id, confidence, evidence) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (vendor, confidence, evidence) in &links {
-        insert.execute(params![credential_id, vendor, confidence, serde_json::to_string(evidence)?])?;
+    for l in &links {
+        insert.execute(params![credential_id, l.vendor_id, l.confidence, serde_json::to_string(&l.evidence)?])?;
+        relations::vendor_row(conn, &l.vendor_id, l.vendor_name.as_deref(), now)?;
     }
     Ok(links.len())
 }
@@ -383,6 +571,7 @@ fn row_to_credential(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredCre
                 last_used: r.get(12)?,
                 status: status.parse().map_err(anyhow::Error::msg)?,
                 fingerprint: r.get(14)?,
+                match_key: r.get(20)?,
             },
             identity_name: r.get(15)?,
             source: r.get(16)?,
@@ -412,6 +601,18 @@ fn tracked_fields(c: &Credential) -> [(&'static str, Option<String>); 12] {
     ]
 }
 
+/// Match keys that two records of one standing (with or without a fingerprint) share in one
+/// batch: which of them is which other record cannot be told, so none of them is merged.
+fn ambiguous_match_keys(batch: &InventoryBatch) -> HashSet<(&str, &str, bool)> {
+    let mut seen: HashMap<(&str, &str, bool), HashSet<&str>> = HashMap::new();
+    for c in &batch.credentials {
+        if let Some(key) = c.match_key.as_deref() {
+            seen.entry((c.platform.as_str(), key, c.fingerprint.is_some())).or_default().insert(c.external_id.as_str());
+        }
+    }
+    seen.into_iter().filter(|(_, ids)| ids.len() > 1).map(|(k, _)| k).collect()
+}
+
 fn import_batch(
     tx: &Transaction<'_>,
     batch: &InventoryBatch,
@@ -419,41 +620,129 @@ fn import_batch(
     now: &str,
     link: Linker<'_>,
 ) -> Result<ImportSummary> {
-    let identity_names: std::collections::HashMap<(&str, &str), &str> =
-        batch.identities.iter().map(|i| ((i.platform.as_str(), i.external_id.as_str()), i.name.as_str())).collect();
-    let identity_name = |c: &Credential| -> Option<String> {
-        let id = c.identity.as_deref()?;
-        if let Some(name) = identity_names.get(&(c.platform.as_str(), id)) {
-            return Some(name.to_string());
-        }
-        tx.query_row(
-            "SELECT name FROM identity WHERE platform = ?1 AND external_id = ?2",
-            params![c.platform, id],
-            |r| r.get(0),
-        )
-        .optional()
-        .ok()
-        .flatten()
-    };
     tx.execute(
         "INSERT INTO import_run (source, input, scope, at, new_count, changed_count, disappeared_count)
          VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
         params![batch.source, input, batch.complete_scope, now],
     )?;
-    let run_id = tx.last_insert_rowid();
-    let mut summary = ImportSummary { run_id, ..ImportSummary::default() };
+    let run = Run { id: tx.last_insert_rowid(), source: &batch.source, scope: batch.complete_scope.as_deref(), now };
+    let mut summary = ImportSummary { run_id: run.id, ..ImportSummary::default() };
+    let mut dirty = Dirty::default();
 
     let mut upsert_identity = tx.prepare_cached(
         "INSERT INTO identity (platform, external_id, kind, name, owner, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (platform, external_id) DO UPDATE SET
            kind = excluded.kind, name = excluded.name,
-           owner = COALESCE(excluded.owner, identity.owner), last_seen = excluded.last_seen",
+           owner = COALESCE(excluded.owner, identity.owner), last_seen = excluded.last_seen
+         RETURNING id",
     )?;
     for i in &batch.identities {
-        upsert_identity.execute(params![i.platform, i.external_id, i.kind.as_str(), i.name, i.owner, now])?;
+        let id: i64 = upsert_identity
+            .query_row(params![i.platform, i.external_id, i.kind.as_str(), i.name, i.owner, now], |r| r.get(0))?;
+        relations::refresh_identity_owner(tx, id, &batch.source, now)?;
     }
 
+    let ambiguous = ambiguous_match_keys(batch);
+    // Rows this batch reported, directly or through a merged record: a complete batch marks
+    // the others of its scope deleted.
+    let mut reported: HashSet<i64> = HashSet::with_capacity(batch.credentials.len());
+    let mut listed: HashSet<(&str, &str)> = HashSet::with_capacity(batch.credentials.len());
+    let mut listed_aliases: HashSet<(&str, &str, &str)> = HashSet::new();
+    for c in &batch.credentials {
+        if !listed.insert((c.platform.as_str(), c.external_id.as_str())) {
+            // The same credential twice in one batch (overlapping pages): the first wins.
+            continue;
+        }
+        let canonical = c.fingerprint.is_some();
+        if let (Some(key), false) = (c.match_key.as_deref(), canonical) {
+            // Listed, whether or not it can be merged now: what it was merged into is not gone.
+            listed_aliases.insert((c.platform.as_str(), c.external_id.as_str(), key));
+        }
+        let key = c.match_key.as_deref().filter(|k| !ambiguous.contains(&(c.platform.as_str(), *k, canonical)));
+        if let (Some(key), false) = (key, canonical) {
+            if let Some(target) = merge::alias_target(tx, c, key)? {
+                merge::apply_alias(tx, &run, target, c, key, &mut summary)?;
+                reported.insert(target);
+                dirty.credential(target);
+                continue;
+            }
+        }
+        let id = upsert_credential(tx, &run, c, &mut summary)?;
+        reported.insert(id);
+        dirty.credential(id);
+        if let Some(key) = key {
+            if let Some(into) = merge::merge_matches(tx, &run, &c.platform, key, &mut summary, &mut dirty)? {
+                reported.insert(into);
+            }
+        }
+    }
+
+    // Credentials stored earlier whose identity arrives only now gain their relation to it.
+    let mut relate_only: BTreeSet<i64> = BTreeSet::new();
+    for i in &batch.identities {
+        relate_only.extend(
+            relations::credentials_naming_identity(tx, &i.platform, &i.external_id)?
+                .into_iter()
+                .filter(|id| !dirty.credential_set.contains(id)),
+        );
+    }
+    for &id in &dirty.credentials {
+        write_links(tx, id, &links_of(tx, id, link)?, now)?;
+        dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+    }
+    for id in relate_only {
+        dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+    }
+
+    if let Some(scope) = &batch.complete_scope {
+        let mut gone_stmt = tx.prepare_cached("SELECT id FROM credential WHERE scope = ?1 AND deleted_at IS NULL")?;
+        let mut gone: BTreeSet<i64> = gone_stmt
+            .query_map([scope], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<BTreeSet<_>>>()?
+            .into_iter()
+            .filter(|id| !reported.contains(id))
+            .collect();
+        // A record merged into a credential that this complete batch no longer lists: the
+        // credential is gone too (a key the credential report no longer shows was deleted),
+        // unless the batch reported it under another record.
+        let mut gone_aliases = tx.prepare_cached(
+            "SELECT a.platform, a.external_id, a.match_key, a.credential_id FROM credential_alias a
+             JOIN credential c ON c.id = a.credential_id WHERE a.scope = ?1 AND c.deleted_at IS NULL",
+        )?;
+        let aliases = gone_aliases
+            .query_map([scope], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (platform, external_id, key, id) in aliases {
+            if !listed_aliases.contains(&(platform.as_str(), external_id.as_str(), key.as_str()))
+                && !reported.contains(&id)
+            {
+                gone.insert(id);
+            }
+        }
+        let mut mark = tx.prepare_cached("UPDATE credential SET status = 'deleted', deleted_at = ?2 WHERE id = ?1")?;
+        for id in gone {
+            mark.execute(params![id, now])?;
+            record_change(tx, run.id, id, "disappeared", Some("status"), None, Some("deleted"))?;
+            dirty.identities.extend(relations::identities_of_credential(tx, id)?);
+            summary.disappeared += 1;
+        }
+    }
+    for &identity in &dirty.identities {
+        relations::refresh_identity_vendors(tx, identity, now)?;
+    }
+    tx.execute(
+        "UPDATE import_run SET new_count = ?2, changed_count = ?3, disappeared_count = ?4 WHERE id = ?1",
+        params![run.id, summary.new as i64, summary.changed as i64, summary.disappeared as i64],
+    )?;
+    Ok(summary)
+}
+
+/// Inserts or updates one credential by (platform, external id), recording what is new or
+/// changed; returns its row id.
+fn upsert_credential(tx: &Transaction<'_>, run: &Run<'_>, c: &Credential, summary: &mut ImportSummary) -> Result<i64> {
     let mut find = tx.prepare_cached(
         "SELECT id, kind, name, identity_external_id, owner, scopes, privilege, created, expires,
                 last_rotated, last_used, status, fingerprint, deleted_at
@@ -462,100 +751,73 @@ fn import_batch(
     let mut insert = tx.prepare_cached(
         "INSERT INTO credential (platform, external_id, kind, name, identity_external_id, owner, scopes,
             privilege, created, expires, last_rotated, last_used, status, fingerprint, source, scope,
-            first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+            first_seen, last_seen, match_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE credential SET kind = ?2, name = ?3, identity_external_id = ?4, owner = ?5, scopes = ?6,
             privilege = ?7, created = ?8, expires = ?9, last_rotated = ?10, last_used = ?11, status = ?12,
-            fingerprint = ?13, source = ?14, scope = COALESCE(?15, scope), last_seen = ?16, deleted_at = NULL
+            fingerprint = ?13, source = ?14, scope = COALESCE(?15, scope), last_seen = ?16, deleted_at = NULL,
+            match_key = ?17
          WHERE id = ?1",
     )?;
-    let mut record = tx.prepare_cached(
-        "INSERT INTO credential_change (run_id, credential_id, change, field, old_value, new_value)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-
-    let mut listed: HashSet<(&str, &str)> = HashSet::with_capacity(batch.credentials.len());
-    for c in &batch.credentials {
-        if !listed.insert((c.platform.as_str(), c.external_id.as_str())) {
-            // The same credential twice in one batch (overlapping pages): the first wins.
-            continue;
-        }
-        let fields = tracked_fields(c);
-        let existing = find
-            .query_row(params![c.platform, c.external_id], |r| {
-                let id: i64 = r.get(0)?;
-                let mut old: Vec<Option<String>> = Vec::with_capacity(12);
-                for col in 1..=12 {
-                    old.push(r.get(col)?);
-                }
-                let deleted_at: Option<String> = r.get(13)?;
-                Ok((id, old, deleted_at))
-            })
-            .optional()?;
-        let values = |f: &[(&'static str, Option<String>); 12]| -> Vec<Option<String>> {
-            f.iter().map(|(_, v)| v.clone()).collect()
-        };
-        let v = values(&fields);
-        let tail: [&dyn ToSql; 3] = [&batch.source, &batch.complete_scope, &now];
-        match existing {
-            None => {
-                let key: [&dyn ToSql; 2] = [&c.platform, &c.external_id];
-                insert.execute(params_from_iter(key.into_iter().chain(row_values(&v, &tail))))?;
-                let id = tx.last_insert_rowid();
-                record.execute(params![run_id, id, "new", None::<String>, None::<String>, None::<String>])?;
-                write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
-                summary.new += 1;
+    let existing = find
+        .query_row(params![c.platform, c.external_id], |r| {
+            let id: i64 = r.get(0)?;
+            let mut old: Vec<Option<String>> = Vec::with_capacity(12);
+            for col in 1..=12 {
+                old.push(r.get(col)?);
             }
-            Some((id, old, deleted_at)) => {
-                let mut changed = false;
-                if deleted_at.is_some() {
-                    record.execute(params![run_id, id, "reappeared", None::<String>, deleted_at, None::<String>])?;
-                    summary.reappeared += 1;
-                }
-                for ((field, new), old) in fields.iter().zip(&old) {
-                    if new != old {
-                        record.execute(params![run_id, id, "changed", field, old, new])?;
-                        changed = true;
-                    }
-                }
-                let key: [&dyn ToSql; 1] = [&id];
-                update.execute(params_from_iter(key.into_iter().chain(row_values(&v, &tail))))?;
-                write_links(tx, id, &link(c, identity_name(c).as_deref()))?;
-                if changed {
-                    summary.changed += 1;
-                } else {
-                    summary.unchanged += 1;
+            let deleted_at: Option<String> = r.get(13)?;
+            Ok((id, old, deleted_at))
+        })
+        .optional()?;
+    let mut fields = tracked_fields(c);
+    let tail: [&dyn ToSql; 4] = [&run.source, &run.scope, &run.now, &c.match_key];
+    match existing {
+        None => {
+            let values: Vec<Option<String>> = fields.iter().map(|(_, v)| v.clone()).collect();
+            let key: [&dyn ToSql; 2] = [&c.platform, &c.external_id];
+            insert.execute(params_from_iter(key.into_iter().chain(row_values(&values, &tail))))?;
+            let id = tx.last_insert_rowid();
+            record_change(tx, run.id, id, "new", None, None, None)?;
+            summary.new += 1;
+            Ok(id)
+        }
+        Some((id, old, deleted_at)) => {
+            if c.last_used.is_none() {
+                // A record merged into this credential may know its last use when this one
+                // does not (the credential report does, `list-access-keys` does not).
+                if let Some(last_used) = merge::alias_last_used(tx, id)? {
+                    fields.iter_mut().find(|(name, _)| *name == "last_used").expect("tracked").1 = Some(last_used);
                 }
             }
+            let mut changed = false;
+            if deleted_at.is_some() {
+                record_change(tx, run.id, id, "reappeared", None, deleted_at.as_deref(), None)?;
+                summary.reappeared += 1;
+            }
+            for ((field, new), old) in fields.iter().zip(&old) {
+                if new != old {
+                    record_change(tx, run.id, id, "changed", Some(field), old.as_deref(), new.as_deref())?;
+                    changed = true;
+                }
+            }
+            let values: Vec<Option<String>> = fields.iter().map(|(_, v)| v.clone()).collect();
+            let key: [&dyn ToSql; 1] = [&id];
+            update.execute(params_from_iter(key.into_iter().chain(row_values(&values, &tail))))?;
+            if changed {
+                summary.changed += 1;
+            } else {
+                summary.unchanged += 1;
+            }
+            Ok(id)
         }
     }
-
-    if let Some(scope) = &batch.complete_scope {
-        let mut gone_stmt = tx.prepare_cached(
-            "SELECT id, platform, external_id FROM credential WHERE scope = ?1 AND deleted_at IS NULL",
-        )?;
-        let gone: Vec<i64> = gone_stmt
-            .query_map([scope], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .filter(|(_, p, e)| !listed.contains(&(p.as_str(), e.as_str())))
-            .map(|(id, _, _)| id)
-            .collect();
-        let mut mark = tx.prepare_cached("UPDATE credential SET status = 'deleted', deleted_at = ?2 WHERE id = ?1")?;
-        for id in gone {
-            mark.execute(params![id, now])?;
-            record.execute(params![run_id, id, "disappeared", "status", None::<String>, "deleted"])?;
-            summary.disappeared += 1;
-        }
-    }
-    tx.execute(
-        "UPDATE import_run SET new_count = ?2, changed_count = ?3, disappeared_count = ?4 WHERE id = ?1",
-        params![run_id, summary.new as i64, summary.changed as i64, summary.disappeared as i64],
-    )?;
-    Ok(summary)
 }
+
+#[cfg(test)]
+mod relation_tests;
 
 #[cfg(test)]
 mod tests {
@@ -580,6 +842,7 @@ mod tests {
             last_used: last_used.map(str::to_string),
             status,
             fingerprint: Some(id.into()),
+            match_key: None,
         }
     }
 
@@ -729,7 +992,12 @@ mod tests {
         let mut store = Store::open_in(dir.path()).unwrap();
         let by_user: Linker<'_> = &|c, identity| {
             if identity == Some("ci-deployer") && c.status == CredentialStatus::Active {
-                vec![("acme".to_string(), 0.6, vec![format!("{} is acme's", c.external_id)])]
+                vec![VendorLink {
+                    vendor_id: "acme".into(),
+                    vendor_name: Some("Acme".into()),
+                    confidence: 0.6,
+                    evidence: vec![format!("{} is acme's", c.external_id)],
+                }]
             } else {
                 vec![]
             }
@@ -752,8 +1020,15 @@ mod tests {
         store.import(&keys, "r", "2024-01-02T00:00:00Z", by_user).unwrap();
         assert!(store.vendor_credentials("acme").unwrap().is_empty());
 
-        let everything: Linker<'_> = &|_, _| vec![("acme".to_string(), 0.9, vec!["relinked".to_string()])];
-        assert_eq!(store.relink(everything).unwrap(), 2);
+        let everything: Linker<'_> = &|_, _| {
+            vec![VendorLink {
+                vendor_id: "acme".into(),
+                vendor_name: Some("Acme".into()),
+                confidence: 0.9,
+                evidence: vec!["relinked".to_string()],
+            }]
+        };
+        assert_eq!(store.relink(everything, "2024-01-03T00:00:00Z").unwrap(), 2);
         assert_eq!(store.vendor_credentials("acme").unwrap().len(), 2);
     }
 }

@@ -60,6 +60,7 @@ pub(super) fn credential_report(bytes: &[u8]) -> Result<InventoryBatch> {
                 other => bail!("line {line}: {slot}_active is {other:?}, expected true or false"),
             };
             let service = get(&format!("{slot}_last_used_service"));
+            let match_key = access_key_match_key(user, rotated.as_deref());
             batch.credentials.push(Credential {
                 platform: "aws".into(),
                 external_id: format!("{arn}#{slot}"),
@@ -81,12 +82,22 @@ pub(super) fn credential_report(bytes: &[u8]) -> Result<InventoryBatch> {
                 last_used,
                 status,
                 fingerprint: None,
+                match_key,
             });
         }
     }
     let Some(account) = account else { bail!("the report has no rows") };
     batch.complete_scope = Some(format!("aws:{account}:credential-report"));
     Ok(batch)
+}
+
+/// What both exports know of one access key, so the store can tell that a report slot and a
+/// key id are the same key: the user's name and the key's creation to the second (a slot's
+/// `last_rotated` is its key's `CreateDate`; keys are never rotated in place). The report
+/// does not show key ids and `list-access-keys` does not show the account, so neither can be
+/// part of it.
+fn access_key_match_key(user: &str, created: Option<&str>) -> Option<String> {
+    created.map(|created| format!("aws-access-key:{user}:{created}"))
 }
 
 /// The report's dates: RFC 3339, or `N/A`, `no_information`, `not_supported` for none.
@@ -148,6 +159,7 @@ pub(super) fn list_access_keys(pages: &[Value]) -> Result<InventoryBatch> {
             privilege: Privilege::Unknown,
             created: created.clone(),
             expires: None,
+            match_key: access_key_match_key(user, created.as_deref()),
             last_rotated: created,
             last_used: None,
             status,
@@ -217,6 +229,7 @@ pub(super) fn roles(pages: &[Value]) -> Result<InventoryBatch> {
                 last_used: last_used.clone(),
                 status: CredentialStatus::Active,
                 fingerprint: None,
+                match_key: None,
             });
         }
     }

@@ -59,6 +59,7 @@ pub(super) fn tokens(pages: &[Value]) -> Result<InventoryBatch> {
             last_used: None,
             status: CredentialStatus::Active,
             fingerprint: None,
+            match_key: None,
         });
     }
     if users.len() == 1 {

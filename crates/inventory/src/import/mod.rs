@@ -6,6 +6,7 @@
 //! record that cannot be read fails the whole file with an error naming the file and record,
 //! so nothing half-read reaches the store.
 
+mod atlassian;
 mod aws;
 mod github;
 mod google;
@@ -26,9 +27,18 @@ pub enum ExportKind {
     GithubPersonalAccessTokens,
     GithubDeployKeys,
     GithubOrgWebhooks,
+    GithubRepoWebhooks,
+    GithubCredentialAuthorizations,
+    GithubPersonalAccessTokenRequests,
     GoogleTokens,
     OktaApiTokens,
+    OktaApps,
+    OktaServiceAccounts,
     SlackIntegrationLogs,
+    SlackBots,
+    AtlassianApiTokens,
+    AtlassianServiceAccounts,
+    AtlassianOauthClients,
 }
 
 impl ExportKind {
@@ -40,9 +50,18 @@ impl ExportKind {
         ExportKind::GithubPersonalAccessTokens,
         ExportKind::GithubDeployKeys,
         ExportKind::GithubOrgWebhooks,
+        ExportKind::GithubRepoWebhooks,
+        ExportKind::GithubCredentialAuthorizations,
+        ExportKind::GithubPersonalAccessTokenRequests,
         ExportKind::GoogleTokens,
         ExportKind::OktaApiTokens,
+        ExportKind::OktaApps,
+        ExportKind::OktaServiceAccounts,
         ExportKind::SlackIntegrationLogs,
+        ExportKind::SlackBots,
+        ExportKind::AtlassianApiTokens,
+        ExportKind::AtlassianServiceAccounts,
+        ExportKind::AtlassianOauthClients,
     ];
 
     /// The `--kind` name.
@@ -55,9 +74,18 @@ impl ExportKind {
             ExportKind::GithubPersonalAccessTokens => "github-personal-access-tokens",
             ExportKind::GithubDeployKeys => "github-deploy-keys",
             ExportKind::GithubOrgWebhooks => "github-org-webhooks",
+            ExportKind::GithubRepoWebhooks => "github-repo-webhooks",
+            ExportKind::GithubCredentialAuthorizations => "github-credential-authorizations",
+            ExportKind::GithubPersonalAccessTokenRequests => "github-personal-access-token-requests",
             ExportKind::GoogleTokens => "google-tokens",
             ExportKind::OktaApiTokens => "okta-api-tokens",
+            ExportKind::OktaApps => "okta-apps",
+            ExportKind::OktaServiceAccounts => "okta-service-accounts",
             ExportKind::SlackIntegrationLogs => "slack-integration-logs",
+            ExportKind::SlackBots => "slack-bots",
+            ExportKind::AtlassianApiTokens => "atlassian-api-tokens",
+            ExportKind::AtlassianServiceAccounts => "atlassian-service-accounts",
+            ExportKind::AtlassianOauthClients => "atlassian-oauth-clients",
         }
     }
 
@@ -71,9 +99,18 @@ impl ExportKind {
             ExportKind::GithubPersonalAccessTokens => "GitHub GET /orgs/{org}/personal-access-tokens",
             ExportKind::GithubDeployKeys => "GitHub GET /repos/{owner}/{repo}/keys",
             ExportKind::GithubOrgWebhooks => "GitHub GET /orgs/{org}/hooks",
+            ExportKind::GithubRepoWebhooks => "GitHub GET /repos/{owner}/{repo}/hooks",
+            ExportKind::GithubCredentialAuthorizations => "GitHub GET /orgs/{org}/credential-authorizations",
+            ExportKind::GithubPersonalAccessTokenRequests => "GitHub GET /orgs/{org}/personal-access-token-requests",
             ExportKind::GoogleTokens => "Google Workspace Directory API tokens.list",
             ExportKind::OktaApiTokens => "Okta GET /api/v1/api-tokens",
+            ExportKind::OktaApps => "Okta GET /api/v1/apps",
+            ExportKind::OktaServiceAccounts => "Okta GET /privileged-access/api/v1/service-accounts",
             ExportKind::SlackIntegrationLogs => "Slack team.integrationLogs",
+            ExportKind::SlackBots => "Slack users.list (its bot users)",
+            ExportKind::AtlassianApiTokens => "Atlassian GET /admin/api-access/v1/orgs/{orgId}/api-tokens",
+            ExportKind::AtlassianServiceAccounts => "Atlassian GET /admin/api-access/v1/orgs/{orgId}/service-accounts",
+            ExportKind::AtlassianOauthClients => "Atlassian GET /admin/api-access/v1/orgs/{orgId}/oauth-clients",
         }
     }
 }
@@ -120,20 +157,88 @@ pub fn read_export(
         Some(k) => k,
         None => detect(&pages).with_context(|| format!("{display}: unknown export"))?,
     };
-    let batch = match kind {
-        ExportKind::AwsCredentialReport => unreachable!("handled above"),
-        ExportKind::AwsListAccessKeys => aws::list_access_keys(&pages),
-        ExportKind::AwsRoles => aws::roles(&pages),
-        ExportKind::GithubInstallations => github::installations(&pages, ctx),
-        ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(&pages, ctx),
-        ExportKind::GithubDeployKeys => github::deploy_keys(&pages, ctx),
-        ExportKind::GithubOrgWebhooks => github::org_webhooks(&pages, ctx),
-        ExportKind::GoogleTokens => google::tokens(&pages),
-        ExportKind::OktaApiTokens => okta::api_tokens(&pages, ctx.okta_org.as_deref()),
-        ExportKind::SlackIntegrationLogs => slack::integration_logs(&pages),
-    }
-    .with_context(|| format!("{display}: {}", kind.describe()))?;
+    let batch = read_pages(kind, &pages, ctx).with_context(|| format!("{display}: {}", kind.describe()))?;
     Ok((kind, batch))
+}
+
+/// Turns the parsed pages of one endpoint into a batch: what `read_export` does after parsing
+/// a file, and what a live connector does with the pages it fetched.
+pub fn read_pages(kind: ExportKind, pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
+    reject_repeated_pages(pages)?;
+    let batch = read_pages_of(kind, pages, ctx)?;
+    reject_repeated_credentials(&batch)?;
+    Ok(batch)
+}
+
+/// A page saved twice (a retried `curl >>`, a paginator that restarted) would count its
+/// records twice; better to say so than to guess which copy is right.
+fn reject_repeated_pages(pages: &[Value]) -> Result<()> {
+    if pages.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (index, page) in pages.iter().enumerate() {
+        // Empty pages look alike (two users without keys), and count nothing twice.
+        let empty = match page {
+            Value::Array(items) => items.is_empty(),
+            Value::Object(fields) => fields.values().all(|v| v.as_array().is_none_or(|a| a.is_empty())),
+            _ => true,
+        };
+        if empty {
+            continue;
+        }
+        let text = page.to_string();
+        if let Some(first) = seen.insert(text, index) {
+            bail!("page {} repeats page {} exactly: was a page saved twice?", index + 1, first + 1);
+        }
+    }
+    Ok(())
+}
+
+/// One credential listed twice with different contents: the file mixes two exports.
+fn reject_repeated_credentials(batch: &InventoryBatch) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (index, credential) in batch.credentials.iter().enumerate() {
+        if !seen.insert(credential.external_id.as_str()) {
+            bail!(
+                "credential {} ({}) is listed twice, the second time as credential {} of the file; \
+                 does the file hold two exports?",
+                credential.external_id,
+                credential.name,
+                index + 1
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_pages_of(kind: ExportKind, pages: &[Value], ctx: &ImportContext) -> Result<InventoryBatch> {
+    match kind {
+        ExportKind::AwsCredentialReport => bail!("the credential report is CSV, not JSON pages"),
+        ExportKind::AwsListAccessKeys => aws::list_access_keys(pages),
+        ExportKind::AwsRoles => aws::roles(pages),
+        ExportKind::GithubInstallations => github::installations(pages, ctx),
+        ExportKind::GithubPersonalAccessTokens => github::personal_access_tokens(pages, ctx),
+        ExportKind::GithubDeployKeys => github::deploy_keys(pages, ctx),
+        ExportKind::GithubOrgWebhooks => github::org_webhooks(pages, ctx),
+        ExportKind::GithubRepoWebhooks => github::repo_webhooks(pages, ctx),
+        ExportKind::GithubCredentialAuthorizations => github::credential_authorizations(pages, ctx),
+        ExportKind::GithubPersonalAccessTokenRequests => github::personal_access_token_requests(pages, ctx),
+        ExportKind::GoogleTokens => google::tokens(pages),
+        ExportKind::OktaApiTokens => okta::api_tokens(pages, ctx.okta_org.as_deref()),
+        ExportKind::OktaApps => okta::apps(pages, ctx.okta_org.as_deref()),
+        ExportKind::OktaServiceAccounts => okta::service_accounts(pages, ctx.okta_org.as_deref()),
+        ExportKind::SlackIntegrationLogs => slack::integration_logs(pages),
+        ExportKind::SlackBots => slack::bots(pages),
+        ExportKind::AtlassianApiTokens => atlassian::api_tokens(pages),
+        ExportKind::AtlassianServiceAccounts => atlassian::service_accounts(pages),
+        ExportKind::AtlassianOauthClients => atlassian::oauth_clients(pages),
+    }
+}
+
+/// Reads the AWS IAM credential report CSV.
+pub fn read_credential_report(bytes: &[u8]) -> Result<InventoryBatch> {
+    aws::credential_report(bytes)
 }
 
 /// A batch from `source` with no records yet and no claim to be complete.
@@ -160,25 +265,66 @@ fn detect(pages: &[Value]) -> Result<ExportKind> {
     let first = &pages[0];
     let has = |v: &Value, key: &str| v.get(key).is_some();
     let first_item = first.as_array().and_then(|a| a.first());
+    // Atlassian's admin API wraps its lists: `{"data": [...], "links": {...}}` or
+    // `{"items": [...], "links": {...}, "total": N}`.
+    let wrapped_item = |field: &str| first.get(field).and_then(Value::as_array).and_then(|a| a.first());
     let kind = if has(first, "AccessKeyMetadata") {
         ExportKind::AwsListAccessKeys
     } else if has(first, "Roles") || has(first, "RoleDetailList") {
         ExportKind::AwsRoles
     } else if has(first, "logs") && has(first, "ok") {
         ExportKind::SlackIntegrationLogs
+    } else if has(first, "members") && has(first, "ok") {
+        ExportKind::SlackBots
     } else if first.get("kind").and_then(Value::as_str) == Some("admin#directory#tokenList") {
         ExportKind::GoogleTokens
     } else if has(first, "installations") {
         ExportKind::GithubInstallations
+    } else if let Some(item) = wrapped_item("data").filter(|_| has(first, "links")) {
+        if has(item, "label") && has(item, "user") {
+            ExportKind::AtlassianApiTokens
+        } else if has(item, "clientId") {
+            ExportKind::AtlassianOauthClients
+        } else {
+            let keys: Vec<&str> =
+                item.as_object().map(|o| o.keys().map(String::as_str).take(8).collect()).unwrap_or_default();
+            bail!("a list of records with fields {} matches no known endpoint; name it with --kind", keys.join(", "));
+        }
+    } else if wrapped_item("items").is_some_and(|item| has(item, "atlassianId")) {
+        ExportKind::AtlassianServiceAccounts
     } else if let Some(item) = first_item {
-        if has(item, "token_id") && has(item, "access_granted_at") || has(item, "token_name") && has(item, "owner") {
+        if has(item, "credential_id") && has(item, "credential_type") {
+            ExportKind::GithubCredentialAuthorizations
+        } else if has(item, "owner")
+            && has(item, "reason")
+            && has(item, "created_at")
+            && !has(item, "access_granted_at")
+        {
+            // A request, not a grant: it has no `access_granted_at` yet.
+            ExportKind::GithubPersonalAccessTokenRequests
+        } else if has(item, "token_id") && has(item, "access_granted_at")
+            || has(item, "token_name") && has(item, "owner")
+        {
             ExportKind::GithubPersonalAccessTokens
         } else if has(item, "key") && has(item, "read_only") {
             ExportKind::GithubDeployKeys
         } else if has(item, "config") && has(item, "events") && has(item, "ping_url") {
-            ExportKind::GithubOrgWebhooks
+            // Repository hooks say so in `type` and have a `test_url`; organisation hooks
+            // have neither.
+            let repository = item.get("type").and_then(Value::as_str) == Some("Repository")
+                || has(item, "test_url")
+                || item.get("url").and_then(Value::as_str).is_some_and(|u| u.contains("/repos/"));
+            if repository {
+                ExportKind::GithubRepoWebhooks
+            } else {
+                ExportKind::GithubOrgWebhooks
+            }
         } else if has(item, "tokenWindow") && has(item, "userId") {
             ExportKind::OktaApiTokens
+        } else if has(item, "signOnMode") && has(item, "label") {
+            ExportKind::OktaApps
+        } else if has(item, "containerOrn") && has(item, "username") {
+            ExportKind::OktaServiceAccounts
         } else {
             let keys: Vec<&str> =
                 item.as_object().map(|o| o.keys().map(String::as_str).take(8).collect()).unwrap_or_default();
@@ -253,6 +399,12 @@ impl<'v> Record<'v> {
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => bail!("record {}: \"{key}\" has the wrong type, expected text", self.index),
         }
+    }
+
+    fn required_time(&self, key: &str) -> Result<String> {
+        let text = self.required_str(key)?;
+        normalise_time(text)
+            .ok_or_else(|| anyhow::anyhow!("record {}: \"{key}\" is not a date and time: {text:?}", self.index))
     }
 
     fn optional_time(&self, key: &str) -> Result<Option<String>> {

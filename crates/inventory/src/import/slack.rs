@@ -97,6 +97,7 @@ pub(super) fn integration_logs(pages: &[Value]) -> Result<InventoryBatch> {
             last_used: None,
             status,
             fingerprint: None,
+            match_key: None,
         });
     }
     Ok(batch)
@@ -120,4 +121,88 @@ fn scope_privilege(scope: &str) -> Privilege {
     } else {
         Privilege::Read
     }
+}
+
+/// `users.list` pages (`{"ok": true, "members": [...], "response_metadata": {...}}`): the bot
+/// users among the members. A bot of an app joins that app's identity (`app/A…`), the one
+/// the integration logs and the vendor catalogue use; a legacy custom bot has its own.
+pub(super) fn bots(pages: &[Value]) -> Result<InventoryBatch> {
+    for (index, page) in pages.iter().enumerate() {
+        if page.get("ok").and_then(Value::as_bool) == Some(false) {
+            let error = page.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+            bail!("page {}: Slack returned an error ({error}), not members", index + 1);
+        }
+    }
+    let mut batch = empty_batch("slack:bots");
+    let mut teams: Vec<String> = Vec::new();
+    for (index, value) in records(pages, Some("members"))?.iter().enumerate() {
+        let record = index + 1;
+        let r = Record::new(value, record)?;
+        if let Some(team) = r.optional_str("team_id")? {
+            if !teams.iter().any(|t| t == team) {
+                teams.push(team.to_string());
+            }
+        }
+        let id = r.required_str("id")?;
+        // Slackbot is Slack's own, in every workspace, with no token anyone holds.
+        if r.optional_bool("is_bot")? != Some(true) || id == "USLACKBOT" {
+            continue;
+        }
+        let profile = value.get("profile").filter(|p| p.is_object());
+        let Some(profile) = profile else { bail!("record {record}: a bot without \"profile\"") };
+        let p = Record::new(profile, record)?;
+        let bot_id = p.optional_str("bot_id")?;
+        let app_id = p.optional_str("api_app_id")?.filter(|a| !a.is_empty());
+        let name = p
+            .optional_str("real_name")?
+            .filter(|n| !n.is_empty())
+            .or(r.optional_str("real_name")?)
+            .unwrap_or(r.required_str("name")?);
+        let identity = match app_id {
+            Some(app) => format!("app/{app}"),
+            None => format!("bot/{}", bot_id.unwrap_or(id)),
+        };
+        let status = if r.optional_bool("deleted")? == Some(true) {
+            CredentialStatus::Revoked
+        } else {
+            CredentialStatus::Active
+        };
+        if !batch.identities.iter().any(|i| i.external_id == identity) {
+            batch.identities.push(Identity {
+                platform: "slack".into(),
+                external_id: identity.clone(),
+                kind: if app_id.is_some() { IdentityKind::Integration } else { IdentityKind::Bot },
+                name: name.to_string(),
+                owner: None,
+            });
+        }
+        batch.credentials.push(Credential {
+            platform: "slack".into(),
+            external_id: format!("bot/{}/token", bot_id.unwrap_or(id)),
+            kind: CredentialKind::ApiToken,
+            name: format!("{name} bot token"),
+            identity: Some(identity),
+            owner: None,
+            // users.list does not show a bot's scopes; posting as a user is the least it can do.
+            scopes: vec![format!("bot_user:{id}")],
+            privilege: Privilege::Unknown,
+            created: None,
+            expires: None,
+            last_rotated: None,
+            last_used: None,
+            status,
+            fingerprint: bot_id.map(str::to_string),
+            match_key: None,
+        });
+    }
+    let last_cursor = pages
+        .last()
+        .and_then(|p| p.get("response_metadata"))
+        .and_then(|m| m.get("next_cursor"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if teams.len() == 1 && last_cursor.is_empty() {
+        batch.complete_scope = Some(format!("slack:{}:bots", teams[0]));
+    }
+    Ok(batch)
 }
