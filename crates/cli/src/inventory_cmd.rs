@@ -109,7 +109,7 @@ pub(crate) fn now() -> String {
 }
 
 fn import(global: &Global, args: &ImportArgs) -> Result<u8> {
-    let catalogue = crate::vendor_cmd::load(&args.catalogue)?;
+    let catalogue = crate::vendor_cmd::load(global, &args.catalogue)?;
     let attributor = Attributor::new(&catalogue);
     let link = crate::vendor_cmd::linker(&attributor);
     let mut store = Store::open_in(&global.data_dir())?;
@@ -174,7 +174,7 @@ fn list(global: &Global, args: &ListArgs) -> Result<u8> {
     };
     // The vendor is resolved first: an unknown name is a usage error, inventory or not.
     let vendor = match &args.vendor {
-        Some(name) => Some(crate::vendor_cmd::resolve_vendor(&args.catalogue, name)?),
+        Some(name) => Some(crate::vendor_cmd::resolve_vendor(global, &args.catalogue, name)?),
         None => None,
     };
     let filter = CredentialFilter {
@@ -251,7 +251,10 @@ pub(crate) fn by_exposure(a: &StoredCredential, b: &StoredCredential) -> std::cm
     let rank = |c: &StoredCredential| {
         (c.credential.status != CredentialStatus::Active, std::cmp::Reverse(c.credential.privilege))
     };
-    rank(a).cmp(&rank(b)).then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
+    rank(a)
+        .cmp(&rank(b))
+        .then_with(|| b.credential.last_used.cmp(&a.credential.last_used))
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 fn credential_json(c: &StoredCredential) -> serde_json::Value {

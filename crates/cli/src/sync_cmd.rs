@@ -41,9 +41,7 @@ pub fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
              see docs/inventory.md"
         );
     }
-    let mut catalogue_args = crate::vendor_cmd::CatalogueArgs { vendor_files: config.vendors.catalogue.clone() };
-    catalogue_args.vendor_files.extend(args.catalogue.vendor_files.iter().cloned());
-    let catalogue = crate::vendor_cmd::load(&catalogue_args)?;
+    let catalogue = crate::vendor_cmd::load(global, &args.catalogue)?;
     let attributor = Attributor::new(&catalogue);
     let link = crate::vendor_cmd::linker(&attributor);
     // Open the store before any request, so a store that cannot be opened costs no API quota.

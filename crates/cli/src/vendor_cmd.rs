@@ -71,13 +71,17 @@ pub struct ExposureArgs {
     /// Leave out links weaker than this (0 to 1)
     #[arg(long, default_value_t = 0.0, value_name = "X")]
     pub min_confidence: f64,
+    /// Also list the identities the vendor holds (app installations, OAuth clients, users),
+    /// each with the evidence of the strongest link (human and JSON output)
+    #[arg(long)]
+    pub identities: bool,
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 }
 
 pub fn run(global: &Global, cmd: &VendorCommand) -> Result<u8> {
     match cmd {
-        VendorCommand::List(args) => list(args),
+        VendorCommand::List(args) => list(global, args),
         VendorCommand::Exposure(args) => exposure(global, args),
         VendorCommand::Relink(args) => relink(global, args),
         VendorCommand::Link(args) => decide(global, args, true),
@@ -86,7 +90,7 @@ pub fn run(global: &Global, cmd: &VendorCommand) -> Result<u8> {
 }
 
 fn decide(global: &Global, args: &DecisionArgs, confirmed: bool) -> Result<u8> {
-    let catalogue = load(&args.catalogue)?;
+    let catalogue = load(global, &args.catalogue)?;
     let Some(vendor) = catalogue.find(&args.vendor) else {
         bail!("no vendor {:?} in the catalogue (see `keywatch vendor list`)", args.vendor);
     };
@@ -124,7 +128,7 @@ pub fn linker<'a>(attributor: &'a Attributor<'a>) -> impl Fn(&Credential, Option
 }
 
 fn relink(global: &Global, args: &RelinkArgs) -> Result<u8> {
-    let catalogue = load(&args.catalogue)?;
+    let catalogue = load(global, &args.catalogue)?;
     let mut store = crate::inventory_cmd::open_existing(global)?;
     let attributor = Attributor::new(&catalogue);
     let linked = store.relink(&linker(&attributor), &crate::inventory_cmd::now())?;
@@ -141,8 +145,9 @@ struct Exposure<'a> {
     vendor: &'a str,
     vendor_id: &'a str,
     credentials: Vec<ExposureRow<'a>>,
-    /// The identities the vendor holds through those credentials.
-    identities: Vec<ExposureIdentity<'a>>,
+    /// The identities the vendor holds through those credentials (with `--identities`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identities: Option<Vec<ExposureIdentity<'a>>>,
     errors: [(); 0],
     stats: ExposureStats,
 }
@@ -213,16 +218,18 @@ impl<'a> ExposureRow<'a> {
     }
 }
 
-pub fn load(args: &CatalogueArgs) -> Result<Catalogue> {
+/// The built-in catalogue, then the config file's `[vendors] catalogue` files, then `--vendors`.
+pub fn load(global: &Global, args: &CatalogueArgs) -> Result<Catalogue> {
     let mut catalogue = Catalogue::builtin()?;
-    for file in &args.vendor_files {
+    let config = crate::config::Config::load(global.config.as_deref())?;
+    for file in config.vendors.catalogue.iter().chain(&args.vendor_files) {
         catalogue.extend_from_file(file)?;
     }
     Ok(catalogue)
 }
 
-fn list(args: &ListArgs) -> Result<u8> {
-    let catalogue = load(&args.catalogue)?;
+fn list(global: &Global, args: &ListArgs) -> Result<u8> {
+    let catalogue = load(global, &args.catalogue)?;
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -255,8 +262,8 @@ fn list(args: &ListArgs) -> Result<u8> {
 
 /// The catalogue id of a vendor named by id, name or alias (any case), as `exposure` and
 /// `inventory list --vendor` take it.
-pub fn resolve_vendor(args: &CatalogueArgs, name: &str) -> Result<String> {
-    let catalogue = load(args)?;
+pub fn resolve_vendor(global: &Global, args: &CatalogueArgs, name: &str) -> Result<String> {
+    let catalogue = load(global, args)?;
     match catalogue.find(name) {
         Some(vendor) => Ok(vendor.id.clone()),
         None => bail!("{}", unknown_vendor(name)),
@@ -268,7 +275,7 @@ fn unknown_vendor(name: &str) -> String {
 }
 
 fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
-    let catalogue = load(&args.catalogue)?;
+    let catalogue = load(global, &args.catalogue)?;
     let Some(vendor) = catalogue.find(&args.name) else {
         bail!("{}", unknown_vendor(&args.name));
     };
@@ -279,13 +286,19 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
         .filter(|(_, confidence, _)| *confidence >= args.min_confidence)
         .map(|(c, confidence, evidence)| (c, Attribution { vendor_id: vendor.id.clone(), confidence, evidence }))
         .collect();
+    // Each credential row names its identity already; the list of identities with their own
+    // evidence is a second query, asked for, since it costs half again the time.
+    let identities: Vec<(StoredIdentity, RelationEvidence)> = if args.identities {
+        store
+            .identities_of_vendor(&vendor.id)?
+            .into_iter()
+            .filter(|(_, relation)| relation.confidence >= args.min_confidence)
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Active, privileged, recently used first: what to rotate first.
     held.sort_by(|(a, _), (b, _)| crate::inventory_cmd::by_exposure(a, b));
-    let identities: Vec<(StoredIdentity, RelationEvidence)> = store
-        .identities_of_vendor(&vendor.id)?
-        .into_iter()
-        .filter(|(_, relation)| relation.confidence >= args.min_confidence)
-        .collect();
     let stdout = std::io::stdout();
     let format = Format::resolve(args.format, stdout.is_terminal());
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -348,7 +361,9 @@ fn exposure(global: &Global, args: &ExposureArgs) -> Result<u8> {
                 vendor_id: &vendor.id,
                 stats: ExposureStats { count: credentials.len() },
                 credentials,
-                identities: identities.iter().map(|(i, r)| ExposureIdentity::of(i, r)).collect(),
+                identities: args
+                    .identities
+                    .then(|| identities.iter().map(|(i, r)| ExposureIdentity::of(i, r)).collect()),
                 errors: [],
             };
             serde_json::to_writer_pretty(&mut out, &report)?;

@@ -178,7 +178,9 @@ fn show_exposure_and_list_follow_identities_owners_and_vendors() {
     assert!(text.contains("held by vendor Zapier (zapier)  [0.60: through credential"), "{text}");
 
     // `vendor exposure` keeps its shape and adds the identities.
-    let exposure = json(keywatch(&data).args(["vendor", "exposure", "zapier", "--format", "json"]));
+    let plain = json(keywatch(&data).args(["vendor", "exposure", "zapier", "--format", "json"]));
+    assert!(plain.get("identities").is_none(), "the issue's shape unless --identities is asked");
+    let exposure = json(keywatch(&data).args(["vendor", "exposure", "zapier", "--identities", "--format", "json"]));
     assert_eq!(exposure["credentials"].as_array().unwrap().len(), 1);
     assert_eq!(exposure["stats"]["count"], 1);
     let identities = exposure["identities"].as_array().unwrap();
@@ -211,7 +213,7 @@ fn show_exposure_and_list_follow_identities_owners_and_vendors() {
     // Unlinking the grant removes Zapier's hold on the identity; linking it to another
     // vendor makes that vendor hold it, confirmed.
     keywatch(&data).args(["vendor", "unlink", "zapier", "github:installation/100/grant"]).assert().success();
-    let exposure = json(keywatch(&data).args(["vendor", "exposure", "zapier", "--format", "json"]));
+    let exposure = json(keywatch(&data).args(["vendor", "exposure", "zapier", "--identities", "--format", "json"]));
     assert_eq!(exposure["identities"], Value::Array(vec![]));
     keywatch(&data).args(["vendor", "link", "make", "github:installation/100/grant", "--by", "ana"]).assert().success();
     let grant = show(&data, "github:installation/100/grant");

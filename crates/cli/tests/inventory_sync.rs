@@ -157,6 +157,17 @@ async fn dry_run_stores_nothing_and_no_config_is_a_usage_error() {
     assert!(text.contains("github installations: 1 credentials; not stored (dry run)"), "{text}");
     assert!(!data.join("keywatch.db").exists(), "a dry run creates no store");
 
+    // The config's own vendor catalogue is read by every command, relative to the config file.
+    std::fs::write(
+        dir.path().join("ours.toml"),
+        "[[vendor]]\nid = \"acme-etl\"\nname = \"Acme ETL\"\ndomains = [\"acme-etl.example\"]\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("[vendors]\ncatalogue = [\"ours.toml\"]\n\n{text}")).unwrap();
+    let out = keywatch(&data, Some(&config), &["vendor", "list", "--format", "json"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"acme-etl\""), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = keywatch(&data, None, &["inventory", "sync"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connector is configured"));

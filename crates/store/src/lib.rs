@@ -180,6 +180,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").context("cannot enable WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // An import runs about thirty distinct statements per record; with rusqlite's default
+        // of 16 cached, they evicted each other and every one was compiled again per record.
+        conn.set_prepared_statement_cache_capacity(64);
         // An import uses a few dozen distinct statements per record; the default cache of 16
         // would re-prepare them for every record.
         conn.set_prepared_statement_cache_capacity(64);
@@ -307,7 +310,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut linked = 0;
         for id in ids {
-            let links = links_of(&tx, id, link)?;
+            let links = links_of(&tx, id, link, true)?;
             linked += usize::from(write_links(&tx, id, &links, now)? > 0);
         }
         let identities: Vec<i64> = tx
@@ -441,7 +444,7 @@ const SELECT_VENDOR_CREDENTIALS: &str = concat!(
     ", l.confidence, l.evidence FROM credential c
      JOIN vendor_link l ON l.credential_id = c.id
      LEFT JOIN identity i ON i.platform = c.platform AND i.external_id = c.identity_external_id
-     WHERE l.vendor_id = ?1 ORDER BY c.id"
+     WHERE l.vendor_id = ?1"
 );
 
 /// The tracked field values then source, scope, time and match key: the columns after the
@@ -470,7 +473,13 @@ pub(crate) fn record_change(
 
 /// The links attribution proposes for a stored credential and for every record merged into
 /// it: per vendor the strongest wins, with the evidence of all.
-fn links_of(conn: &Connection, credential_id: i64, link: Linker<'_>) -> Result<Vec<VendorLink>> {
+/// `may_have_aliases` false skips looking for merged records (known to be none).
+fn links_of(
+    conn: &Connection,
+    credential_id: i64,
+    link: Linker<'_>,
+    may_have_aliases: bool,
+) -> Result<Vec<VendorLink>> {
     let Some(stored) = conn
         .prepare_cached(&format!("{SELECT_CREDENTIAL} WHERE c.id = ?1"))?
         .query_row([credential_id], row_to_credential)
@@ -480,7 +489,8 @@ fn links_of(conn: &Connection, credential_id: i64, link: Linker<'_>) -> Result<V
         return Ok(Vec::new());
     };
     let mut links = link(&stored.credential, stored.identity_name.as_deref());
-    for record in merge::alias_records(conn, credential_id)? {
+    let records = if may_have_aliases { merge::alias_records(conn, credential_id)? } else { Vec::new() };
+    for record in records {
         let identity_name: Option<String> = match &record.identity {
             Some(identity) => conn
                 .prepare_cached("SELECT name FROM identity WHERE platform = ?1 AND external_id = ?2")?
@@ -535,14 +545,24 @@ fn write_links(conn: &Connection, credential_id: i64, proposed: &[VendorLink], n
         }
     }
     conn.prepare_cached("DELETE FROM vendor_link WHERE credential_id = ?1")?.execute([credential_id])?;
+    insert_links(conn, credential_id, &links, now)
+}
+
+/// Writes links of a credential that has none stored and no decisions yet (a new one).
+fn insert_links(conn: &Connection, credential_id: i64, links: &[VendorLink], now: &str) -> Result<usize> {
     let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO vendor_link (credential_id, vendor_id, confidence, evidence) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for l in &links {
+    for l in links {
         insert.execute(params![credential_id, l.vendor_id, l.confidence, serde_json::to_string(&l.evidence)?])?;
         relations::vendor_row(conn, &l.vendor_id, l.vendor_name.as_deref(), now)?;
     }
     Ok(links.len())
+}
+
+fn identity_name(conn: &Connection, platform: &str, external_id: &str) -> Result<Option<String>> {
+    let mut find = conn.prepare_cached("SELECT name FROM identity WHERE platform = ?1 AND external_id = ?2")?;
+    Ok(find.query_row(params![platform, external_id], |r| r.get(0)).optional()?)
 }
 
 /// A row of `SELECT_CREDENTIAL`. An unreadable stored value is an error naming the row, not
@@ -603,6 +623,70 @@ fn tracked_fields(c: &Credential) -> [(&'static str, Option<String>); 12] {
 
 /// Match keys that two records of one standing (with or without a fingerprint) share in one
 /// batch: which of them is which other record cannot be told, so none of them is merged.
+/// Which match keys of the batch's platforms the store already holds, and on which kind of
+/// record: loaded once per import, so that the records whose key nothing else shares (all of
+/// them on a first import) skip the merge queries.
+#[derive(Default)]
+struct StoredMatchKeys {
+    counts: HashMap<(String, String), MatchKeyCounts>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct MatchKeyCounts {
+    canonical: u32,
+    others: u32,
+    aliased: bool,
+}
+
+impl StoredMatchKeys {
+    fn load(tx: &Transaction<'_>, batch: &InventoryBatch) -> Result<StoredMatchKeys> {
+        let mut platforms: Vec<&str> =
+            batch.credentials.iter().filter(|c| c.match_key.is_some()).map(|c| c.platform.as_str()).collect();
+        platforms.sort_unstable();
+        platforms.dedup();
+        let mut keys = StoredMatchKeys::default();
+        for platform in platforms {
+            let mut rows = tx.prepare_cached(
+                "SELECT match_key, fingerprint IS NOT NULL FROM credential WHERE platform = ?1 AND match_key IS NOT NULL",
+            )?;
+            for row in rows.query_map([platform], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))? {
+                let (key, canonical) = row?;
+                keys.add(platform, &key, canonical);
+            }
+            let mut aliases =
+                tx.prepare_cached("SELECT DISTINCT match_key FROM credential_alias WHERE platform = ?1")?;
+            for key in aliases.query_map([platform], |r| r.get::<_, String>(0))? {
+                keys.counts.entry((platform.to_string(), key?)).or_default().aliased = true;
+            }
+        }
+        Ok(keys)
+    }
+
+    fn add(&mut self, platform: &str, key: &str, canonical: bool) {
+        let counts = self.counts.entry((platform.to_string(), key.to_string())).or_default();
+        if canonical {
+            counts.canonical += 1;
+        } else {
+            counts.others += 1;
+        }
+    }
+
+    fn aliased(&self, platform: &str, key: &str) -> bool {
+        self.counts.get(&(platform.to_string(), key.to_string())).is_some_and(|c| c.aliased)
+    }
+
+    /// A record without a fingerprint merges only into a canonical row (or one its key was
+    /// already merged into); a canonical record only absorbs a row without one.
+    fn may_merge(&self, platform: &str, key: &str, canonical: bool) -> bool {
+        let Some(counts) = self.counts.get(&(platform.to_string(), key.to_string())) else { return false };
+        if canonical {
+            counts.others > 0
+        } else {
+            counts.canonical > 0 || counts.aliased
+        }
+    }
+}
+
 fn ambiguous_match_keys(batch: &InventoryBatch) -> HashSet<(&str, &str, bool)> {
     let mut seen: HashMap<(&str, &str, bool), HashSet<&str>> = HashMap::new();
     for c in &batch.credentials {
@@ -635,15 +719,28 @@ fn import_batch(
          ON CONFLICT (platform, external_id) DO UPDATE SET
            kind = excluded.kind, name = excluded.name,
            owner = COALESCE(excluded.owner, identity.owner), last_seen = excluded.last_seen
-         RETURNING id",
+         RETURNING id, owner",
     )?;
     for i in &batch.identities {
-        let id: i64 = upsert_identity
-            .query_row(params![i.platform, i.external_id, i.kind.as_str(), i.name, i.owner, now], |r| r.get(0))?;
-        relations::refresh_identity_owner(tx, id, &batch.source, now)?;
+        let (id, owner): (i64, Option<String>) = upsert_identity
+            .query_row(params![i.platform, i.external_id, i.kind.as_str(), i.name, i.owner, now], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        relations::relate_identity_owner(tx, id, &i.platform, &i.name, owner.as_deref(), &batch.source, now)?;
     }
 
     let ambiguous = ambiguous_match_keys(batch);
+    let mut stored_keys = StoredMatchKeys::load(tx, batch)?;
+    // Credentials this import inserted and merged nothing into: their links and relations
+    // are made from the record, with no earlier state to read back or replace.
+    let mut inserted: HashMap<i64, &Credential> = HashMap::new();
+    // Credentials whose row this import left as it was: their relations follow from the row,
+    // so they stand; only their vendor links are recomputed (the catalogue may have grown).
+    let mut unchanged: HashSet<i64> = HashSet::new();
+    // Credentials with merged records: when the import began, or merged into by it.
+    let mut aliased: HashSet<i64> = merge::credentials_with_aliases(tx)?;
+    let identity_names: HashMap<(&str, &str), &str> =
+        batch.identities.iter().map(|i| ((i.platform.as_str(), i.external_id.as_str()), i.name.as_str())).collect();
     // Rows this batch reported, directly or through a merged record: a complete batch marks
     // the others of its scope deleted.
     let mut reported: HashSet<i64> = HashSet::with_capacity(batch.credentials.len());
@@ -660,39 +757,69 @@ fn import_batch(
             listed_aliases.insert((c.platform.as_str(), c.external_id.as_str(), key));
         }
         let key = c.match_key.as_deref().filter(|k| !ambiguous.contains(&(c.platform.as_str(), *k, canonical)));
-        if let (Some(key), false) = (key, canonical) {
+        // Only a key the other kind of record already holds can merge anything.
+        let may_merge = key.is_some_and(|k| stored_keys.may_merge(&c.platform, k, canonical));
+        if let (Some(key), false, true) = (key, canonical, may_merge) {
             if let Some(target) = merge::alias_target(tx, c, key)? {
                 merge::apply_alias(tx, &run, target, c, key, &mut summary)?;
+                aliased.insert(target);
                 reported.insert(target);
                 dirty.credential(target);
                 continue;
             }
         }
-        let id = upsert_credential(tx, &run, c, &mut summary)?;
+        let before = (summary.new, summary.unchanged, summary.reappeared);
+        let may_have_aliases = may_merge || c.match_key.as_deref().is_some_and(|k| stored_keys.aliased(&c.platform, k));
+        let id = upsert_credential(tx, &run, c, &mut summary, may_have_aliases)?;
         reported.insert(id);
         dirty.credential(id);
+        if summary.new > before.0 && !may_merge {
+            inserted.insert(id, c);
+        } else if summary.unchanged > before.1 && summary.reappeared == before.2 && !may_merge {
+            unchanged.insert(id);
+        }
         if let Some(key) = key {
-            if let Some(into) = merge::merge_matches(tx, &run, &c.platform, key, &mut summary, &mut dirty)? {
-                reported.insert(into);
+            if may_merge {
+                if let Some(into) = merge::merge_matches(tx, &run, &c.platform, key, &mut summary, &mut dirty)? {
+                    aliased.insert(into);
+                    reported.insert(into);
+                }
             }
+            stored_keys.add(&c.platform, key, canonical);
         }
     }
 
-    // Credentials stored earlier whose identity arrives only now gain their relation to it.
-    let mut relate_only: BTreeSet<i64> = BTreeSet::new();
-    for i in &batch.identities {
-        relate_only.extend(
-            relations::credentials_naming_identity(tx, &i.platform, &i.external_id)?
-                .into_iter()
-                .filter(|id| !dirty.credential_set.contains(id)),
-        );
-    }
     for &id in &dirty.credentials {
-        write_links(tx, id, &links_of(tx, id, link)?, now)?;
-        dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+        match inserted.get(&id) {
+            Some(c) => {
+                let identity_name = match &c.identity {
+                    None => None,
+                    Some(i) => match identity_names.get(&(c.platform.as_str(), i.as_str())) {
+                        Some(name) => Some(name.to_string()),
+                        None => identity_name(tx, &c.platform, i)?,
+                    },
+                };
+                insert_links(tx, id, &link(c, identity_name.as_deref()), now)?;
+                dirty.identities.extend(relations::relate_new_credential(tx, id, c, &batch.source, now)?);
+            }
+            None => {
+                write_links(tx, id, &links_of(tx, id, link, aliased.contains(&id))?, now)?;
+                if unchanged.contains(&id) {
+                    // Its links may still have changed, and its identities' vendors with them.
+                    dirty.identities.extend(relations::identities_of_credential(tx, id)?);
+                } else {
+                    dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+                }
+            }
+        }
     }
-    for id in relate_only {
-        dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+    // Credentials stored earlier whose identity arrives only now gain their relation to it.
+    if !batch.identities.is_empty() {
+        for id in relations::credentials_missing_identity_relation(tx, now)? {
+            if !dirty.credential_set.contains(&id) {
+                dirty.identities.extend(relations::refresh_credential(tx, id, now)?);
+            }
+        }
     }
 
     if let Some(scope) = &batch.complete_scope {
@@ -730,7 +857,10 @@ fn import_batch(
             summary.disappeared += 1;
         }
     }
-    for &identity in &dirty.identities {
+    // Only identities with a vendor-linked credential, or a vendor relation to undo, can
+    // change; asking the others one by one was a quarter of a large import.
+    let vendor_related = relations::identities_with_vendor_evidence(tx)?;
+    for &identity in dirty.identities.iter().filter(|i| vendor_related.contains(i)) {
         relations::refresh_identity_vendors(tx, identity, now)?;
     }
     tx.execute(
@@ -742,7 +872,14 @@ fn import_batch(
 
 /// Inserts or updates one credential by (platform, external id), recording what is new or
 /// changed; returns its row id.
-fn upsert_credential(tx: &Transaction<'_>, run: &Run<'_>, c: &Credential, summary: &mut ImportSummary) -> Result<i64> {
+/// `may_have_aliases` false skips looking for a merged record's last use (known to be none).
+fn upsert_credential(
+    tx: &Transaction<'_>,
+    run: &Run<'_>,
+    c: &Credential,
+    summary: &mut ImportSummary,
+    may_have_aliases: bool,
+) -> Result<i64> {
     let mut find = tx.prepare_cached(
         "SELECT id, kind, name, identity_external_id, owner, scopes, privilege, created, expires,
                 last_rotated, last_used, status, fingerprint, deleted_at
@@ -785,7 +922,7 @@ fn upsert_credential(tx: &Transaction<'_>, run: &Run<'_>, c: &Credential, summar
             Ok(id)
         }
         Some((id, old, deleted_at)) => {
-            if c.last_used.is_none() {
+            if c.last_used.is_none() && may_have_aliases {
                 // A record merged into this credential may know its last use when this one
                 // does not (the credential report does, `list-access-keys` does not).
                 if let Some(last_used) = merge::alias_last_used(tx, id)? {

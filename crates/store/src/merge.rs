@@ -55,6 +55,13 @@ impl Matches {
     }
 }
 
+/// Credentials that records were merged into.
+pub(crate) fn credentials_with_aliases(conn: &Connection) -> Result<std::collections::HashSet<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT credential_id FROM credential_alias")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The stored credential a record without a fingerprint describes: the one it is already an
 /// alias of, or, when no row has its own id yet, the sole canonical row of its match key.
 pub(crate) fn alias_target(conn: &Connection, c: &Credential, key: &str) -> Result<Option<i64>> {

@@ -12,7 +12,7 @@ use crate::{row_to_credential, Store, StoredCredential};
 use anyhow::{Context, Result};
 use keywatch_model::inventory::{Credential, Identity};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// The kinds of relation the store keeps, as stored in `relation.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,16 +375,50 @@ fn replace_relations(
     for gone in ends.iter().filter(|e| !targets.iter().any(|t| t.to_id == **e)) {
         remove.execute(params![kind.as_str(), from_id, gone])?;
     }
+    for t in targets {
+        upsert_relation(conn, kind, from_id, t, now)?;
+        ends.insert(t.to_id);
+    }
+    Ok(ends)
+}
+
+fn upsert_relation(conn: &Connection, kind: RelationKind, from_id: i64, t: &Target, now: &str) -> Result<()> {
     let mut upsert = conn.prepare_cached(
         "INSERT INTO relation (kind, from_id, to_id, confidence, evidence, source, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (kind, from_id, to_id) DO UPDATE SET confidence = excluded.confidence,
            evidence = excluded.evidence, source = excluded.source, last_seen = excluded.last_seen",
     )?;
-    for t in targets {
-        let evidence = serde_json::to_string(&t.evidence)?;
-        upsert.execute(params![kind.as_str(), from_id, t.to_id, t.confidence, evidence, t.source, now])?;
-        ends.insert(t.to_id);
+    let evidence = serde_json::to_string(&t.evidence)?;
+    upsert.execute(params![kind.as_str(), from_id, t.to_id, t.confidence, evidence, t.source, now])?;
+    Ok(())
+}
+
+/// The relations of a credential this import inserted and merged nothing into: the same ones
+/// `refresh_credential` would find, made from the record itself, since the row has no earlier
+/// relations and no merged records to read back. Returns its identities.
+pub(crate) fn relate_new_credential(
+    conn: &Connection,
+    credential_id: i64,
+    c: &Credential,
+    source: &str,
+    now: &str,
+) -> Result<BTreeSet<i64>> {
+    let mut ends = BTreeSet::new();
+    if let Some(identity) = &c.identity {
+        if let Some(to_id) = identity_row(conn, &c.platform, identity)? {
+            let evidence = vec![format!("{source} lists it as a credential of {identity}")];
+            let target = Target { to_id, confidence: 1.0, evidence, source: source.to_string() };
+            upsert_relation(conn, RelationKind::CredentialOfIdentity, credential_id, &target, now)?;
+            ends.insert(to_id);
+        }
+    }
+    if let Some(owner) = &c.owner {
+        if let Some(to_id) = person_id(conn, &c.platform, owner, now)? {
+            let evidence = vec![format!("{source} names {owner} as its owner")];
+            let target = Target { to_id, confidence: 1.0, evidence, source: source.to_string() };
+            upsert_relation(conn, RelationKind::CredentialOwnedByPerson, credential_id, &target, now)?;
+        }
     }
     Ok(ends)
 }
@@ -511,9 +545,22 @@ pub(crate) fn refresh_identity_owner(conn: &Connection, identity_id: i64, source
     else {
         return Ok(());
     };
+    relate_identity_owner(conn, identity_id, &platform, &name, owner.as_deref(), source, now)
+}
+
+/// Makes an identity's `identity_owned_by_person` relation name `owner`, as its row now says.
+pub(crate) fn relate_identity_owner(
+    conn: &Connection,
+    identity_id: i64,
+    platform: &str,
+    name: &str,
+    owner: Option<&str>,
+    source: &str,
+    now: &str,
+) -> Result<()> {
     let mut owners = Vec::new();
-    if let Some(owner) = &owner {
-        if let Some(to_id) = person_id(conn, &platform, owner, now)? {
+    if let Some(owner) = owner {
+        if let Some(to_id) = person_id(conn, platform, owner, now)? {
             let evidence = vec![format!("{source} names {owner} as the owner of {name}")];
             owners.push(Target { to_id, confidence: 1.0, evidence, source: source.to_string() });
         }
@@ -569,6 +616,18 @@ pub(crate) fn refresh_identity_vendors(conn: &Connection, identity_id: i64, now:
     Ok(())
 }
 
+/// Identities that a vendor-linked credential belongs to, or that are held by a vendor now:
+/// the only ones whose `identity_held_by_vendor` relations can need a change.
+pub(crate) fn identities_with_vendor_evidence(conn: &Connection) -> Result<HashSet<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.to_id FROM vendor_link l
+           JOIN relation r ON r.kind = 'credential_of_identity' AND r.from_id = l.credential_id
+         UNION SELECT from_id FROM relation WHERE kind = 'identity_held_by_vendor'",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<HashSet<i64>>>()?)
+}
+
 /// The identities a credential is a credential of.
 pub(crate) fn identities_of_credential(conn: &Connection, credential_id: i64) -> Result<Vec<i64>> {
     let mut stmt =
@@ -577,14 +636,22 @@ pub(crate) fn identities_of_credential(conn: &Connection, credential_id: i64) ->
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
-/// Credentials (and credentials with merged records) naming an identity, whether or not their
-/// relation to it exists yet: the identity may arrive after them.
-pub(crate) fn credentials_naming_identity(conn: &Connection, platform: &str, external_id: &str) -> Result<Vec<i64>> {
+/// Credentials (directly or through a merged record) naming an identity seen at `now` but not
+/// related to it yet: the identity arrived after them. One query for the whole import, since
+/// asking per identity cost a query for each of hundreds of thousands of IAM users.
+pub(crate) fn credentials_missing_identity_relation(conn: &Connection, now: &str) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM credential WHERE platform = ?1 AND identity_external_id = ?2
-         UNION SELECT credential_id FROM credential_alias WHERE platform = ?1 AND identity_external_id = ?2",
+        "SELECT c.id FROM identity i
+           JOIN credential c ON c.platform = i.platform AND c.identity_external_id = i.external_id
+         WHERE i.last_seen = ?1 AND NOT EXISTS (SELECT 1 FROM relation r
+           WHERE r.kind = 'credential_of_identity' AND r.from_id = c.id AND r.to_id = i.id)
+         UNION
+         SELECT a.credential_id FROM identity i
+           JOIN credential_alias a ON a.platform = i.platform AND a.identity_external_id = i.external_id
+         WHERE i.last_seen = ?1 AND NOT EXISTS (SELECT 1 FROM relation r
+           WHERE r.kind = 'credential_of_identity' AND r.from_id = a.credential_id AND r.to_id = i.id)",
     )?;
-    let rows = stmt.query_map(params![platform, external_id], |r| r.get(0))?;
+    let rows = stmt.query_map([now], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
