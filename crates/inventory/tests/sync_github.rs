@@ -29,6 +29,7 @@ fn config(server: &MockServer, token_env: &str, repos: Option<Vec<&str>>) -> Syn
             token_env: Some(token_env.into()),
             repos: repos.map(|r| r.into_iter().map(String::from).collect()),
             saml_sso: true,
+            token: None,
         }),
         ..SyncConfig::default()
     }

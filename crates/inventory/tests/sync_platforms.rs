@@ -84,6 +84,7 @@ async fn okta_api_tokens_follow_link_cursors_and_rate_limits() {
         okta: Some(OktaConfig {
             org_url: server.uri(),
             token_env: Some("KW_TEST_OKTA_TOKEN".into()),
+            token: None,
             privileged_access: false,
         }),
         ..fast()
@@ -158,6 +159,7 @@ async fn slack_integration_logs_page_by_number_and_surface_api_errors() {
         slack: Some(SlackConfig {
             base_url: Some(server.uri()),
             token_env: Some("KW_TEST_SLACK_TOKEN".into()),
+            token: None,
             team_id: None,
         }),
         ..fast()
@@ -196,6 +198,7 @@ async fn slack_integration_logs_page_by_number_and_surface_api_errors() {
         slack: Some(SlackConfig {
             base_url: Some(denied.uri()),
             token_env: Some("KW_TEST_SLACK_TOKEN".into()),
+            token: None,
             team_id: None,
         }),
         ..fast()
@@ -277,6 +280,7 @@ async fn google_grants_of_every_user_in_one_complete_batch() {
             customer: None,
             base_url: Some(server.uri()),
             token_env: Some("KW_TEST_GOOGLE_TOKEN".into()),
+            token: None,
         }),
         ..fast()
     };
@@ -305,6 +309,7 @@ async fn google_a_user_that_cannot_be_read_makes_the_batch_partial() {
             customer: None,
             base_url: Some(server.uri()),
             token_env: Some("KW_TEST_GOOGLE_TOKEN_2".into()),
+            token: None,
         }),
         ..fast()
     };
@@ -319,7 +324,6 @@ async fn google_a_user_that_cannot_be_read_makes_the_batch_partial() {
 
 #[tokio::test]
 async fn atlassian_cursors_links_and_a_rate_limited_page() {
-    std::env::set_var("KW_TEST_ATLASSIAN_KEY", "test-only-atlassian-org-api-key-0123456789");
     let server = MockServer::start().await;
     let org = format!("{}/orgs/org-1", server.uri());
     let token = |id: &str, label: &str| {
@@ -387,7 +391,8 @@ async fn atlassian_cursors_links_and_a_rate_limited_page() {
         atlassian: Some(sync::atlassian::AtlassianConfig {
             org_id: "org-1".into(),
             base_url: Some(server.uri()),
-            api_key_env: Some("KW_TEST_ATLASSIAN_KEY".into()),
+            api_key_env: None,
+            api_key: Some(sync::ConfigSecret::new("test-only-atlassian-org-api-key-0123456789")),
         }),
         ..fast()
     };
@@ -399,6 +404,7 @@ async fn atlassian_cursors_links_and_a_rate_limited_page() {
     assert_eq!(tokens.credentials[0].last_used.as_deref(), Some("2024-06-30T21:59:00Z"));
     let accounts = endpoint("service-accounts").as_ref().expect("service accounts");
     assert_eq!(accounts.identities.len(), 2);
+    assert!(!format!("{config:?}").contains("test-only-atlassian"), "a config's debug form hides its secrets");
     let looped = format!("{:#}", endpoint("oauth-clients").as_ref().unwrap_err());
     assert!(looped.contains("repeats the cursor"), "{looped}");
 }

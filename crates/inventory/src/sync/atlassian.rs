@@ -18,6 +18,8 @@ pub struct AtlassianConfig {
     pub base_url: Option<String>,
     /// The variable holding the organisation API key (default `KEYWATCH_ATLASSIAN_API_KEY`).
     pub api_key_env: Option<String>,
+    /// The API key itself, when it cannot come from the environment.
+    pub api_key: Option<super::ConfigSecret>,
 }
 
 const PLATFORM: &str = "atlassian";
@@ -48,7 +50,7 @@ fn client(config: &AtlassianConfig, policy: &RetryPolicy) -> Result<ApiClient> {
     let key = super::secret(
         "Atlassian",
         "organisation API key",
-        None,
+        config.api_key.as_ref().map(super::ConfigSecret::expose),
         config.api_key_env.as_deref(),
         &["KEYWATCH_ATLASSIAN_API_KEY"],
     )?;

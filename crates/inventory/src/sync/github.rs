@@ -17,6 +17,8 @@ pub struct GithubConfig {
     pub base_url: Option<String>,
     /// The variable holding the token (default `KEYWATCH_GITHUB_TOKEN`, then `GITHUB_TOKEN`).
     pub token_env: Option<String>,
+    /// The token itself, when it cannot come from the environment.
+    pub token: Option<super::ConfigSecret>,
     /// `owner/repo` names whose deploy keys to list; every repository of the org when unset.
     pub repos: Option<Vec<String>>,
     /// Also list SAML SSO credential authorizations (organisations with SAML single sign-on on
@@ -85,7 +87,7 @@ fn client(config: &GithubConfig, policy: &RetryPolicy) -> Result<ApiClient> {
     let token = super::secret(
         "GitHub",
         "token",
-        None,
+        config.token.as_ref().map(super::ConfigSecret::expose),
         config.token_env.as_deref(),
         &["KEYWATCH_GITHUB_TOKEN", "GITHUB_TOKEN"],
     )?;

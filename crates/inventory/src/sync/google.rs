@@ -20,6 +20,8 @@ pub struct GoogleConfig {
     /// `admin.directory.user.security` and `admin.directory.user.readonly` scopes (default
     /// `KEYWATCH_GOOGLE_TOKEN`), e.g. from a service account with domain-wide delegation.
     pub token_env: Option<String>,
+    /// The access token itself, when it cannot come from the environment.
+    pub token: Option<super::ConfigSecret>,
 }
 
 const PLATFORM: &str = "google_workspace";
@@ -87,7 +89,7 @@ fn client(config: &GoogleConfig, policy: &RetryPolicy) -> Result<ApiClient> {
     let token = super::secret(
         "Google Workspace",
         "access token",
-        None,
+        config.token.as_ref().map(super::ConfigSecret::expose),
         config.token_env.as_deref(),
         &["KEYWATCH_GOOGLE_TOKEN"],
     )?;

@@ -79,6 +79,28 @@ impl SyncConfig {
     }
 }
 
+/// A secret written in the config file. Its debug form is redacted, so a config printed for
+/// diagnosis never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ConfigSecret(String);
+
+impl ConfigSecret {
+    pub fn new(value: impl Into<String>) -> ConfigSecret {
+        ConfigSecret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ConfigSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigSecret(redacted)")
+    }
+}
+
 /// What one endpoint of one platform gave: a batch, or why it could not be read.
 #[derive(Debug)]
 pub struct EndpointOutcome {
@@ -151,7 +173,8 @@ pub async fn run(config: &SyncConfig, only: &[String]) -> Result<Vec<EndpointOut
 }
 
 /// A connector's secret: the config file's value, else the named variable, else the first
-/// default variable that is set. The error lists where it looked, never a value.
+/// default variable that is set. The error lists where it looked, never a value. The
+/// environment is the better place: a config file is committed and copied more easily.
 pub fn secret(
     platform: &str,
     what: &str,

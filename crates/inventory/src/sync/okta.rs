@@ -15,6 +15,8 @@ pub struct OktaConfig {
     pub org_url: String,
     /// The variable holding the API token (default `KEYWATCH_OKTA_TOKEN`, then `OKTA_API_TOKEN`).
     pub token_env: Option<String>,
+    /// The API token itself, when it cannot come from the environment.
+    pub token: Option<super::ConfigSecret>,
     /// Also list Okta Privileged Access service accounts (an add-on: orgs without it answer
     /// 404).
     #[serde(default)]
@@ -50,7 +52,7 @@ fn client(config: &OktaConfig, policy: &RetryPolicy) -> Result<ApiClient> {
     let token = super::secret(
         "Okta",
         "API token",
-        None,
+        config.token.as_ref().map(super::ConfigSecret::expose),
         config.token_env.as_deref(),
         &["KEYWATCH_OKTA_TOKEN", "OKTA_API_TOKEN"],
     )?;

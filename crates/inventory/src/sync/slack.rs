@@ -17,6 +17,8 @@ pub struct SlackConfig {
     /// The variable holding a user token with `admin` scope (default `KEYWATCH_SLACK_TOKEN`,
     /// then `SLACK_TOKEN`).
     pub token_env: Option<String>,
+    /// The token itself, when it cannot come from the environment.
+    pub token: Option<super::ConfigSecret>,
     /// Enterprise Grid: the workspace to read (`team_id`).
     pub team_id: Option<String>,
 }
@@ -41,8 +43,13 @@ pub async fn sync(config: &SlackConfig, policy: &RetryPolicy) -> Vec<EndpointOut
 }
 
 fn client(config: &SlackConfig, policy: &RetryPolicy) -> Result<ApiClient> {
-    let token =
-        super::secret("Slack", "token", None, config.token_env.as_deref(), &["KEYWATCH_SLACK_TOKEN", "SLACK_TOKEN"])?;
+    let token = super::secret(
+        "Slack",
+        "token",
+        config.token.as_ref().map(super::ConfigSecret::expose),
+        config.token_env.as_deref(),
+        &["KEYWATCH_SLACK_TOKEN", "SLACK_TOKEN"],
+    )?;
     ApiClient::new(
         "Slack",
         config.base_url.as_deref().unwrap_or("https://slack.com/api"),
