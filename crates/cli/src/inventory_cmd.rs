@@ -25,7 +25,8 @@ pub enum InventoryCommand {
     /// Show one credential and the history of its changes
     Show(ShowArgs),
     /// Fetch the inventory live from the platforms configured under [inventory] in the
-    /// config file (GitHub, Okta, Google Workspace, Slack, AWS), one transaction per endpoint
+    /// config file (GitHub, Okta, Google Workspace, Slack, Atlassian, AWS), one transaction per
+    /// endpoint
     Sync(crate::sync_cmd::SyncArgs),
 }
 

@@ -15,7 +15,7 @@ use crate::{exit, Format, Global};
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// Only this platform (github, okta, google_workspace, slack, aws); repeatable. All
+    /// Only this platform (github, okta, google_workspace, slack, atlassian, aws); repeatable. All
     /// configured platforms by default
     #[arg(long = "platform", value_name = "NAME")]
     pub platforms: Vec<String>,
@@ -37,7 +37,7 @@ pub fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     if config.inventory.configured().is_empty() {
         bail!(
             "no connector is configured: add an [inventory.github], [inventory.okta], [inventory.google], \
-             [inventory.slack] or [inventory.aws] section to the config file (--config or KEYWATCH_CONFIG); \
+             [inventory.slack], [inventory.atlassian] or [inventory.aws] section to the config file (--config or KEYWATCH_CONFIG); \
              see docs/inventory.md"
         );
     }
