@@ -45,15 +45,7 @@ pub(super) fn api_tokens(pages: &[Value]) -> Result<InventoryBatch> {
             "ALLOWED" => CredentialStatus::Active,
             other => bail!("record {record}: unknown status {other:?} (documented: ALLOWED)"),
         };
-        let mut scopes: Vec<String> = match value.get("scopes") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|s| s.as_str().map(str::to_string))
-                .collect::<Option<_>>()
-                .ok_or_else(|| anyhow::anyhow!("record {record}: a scope is not text"))?,
-            Some(_) => bail!("record {record}: \"scopes\" is not a list"),
-        };
+        let mut scopes: Vec<String> = r.optional_text_list("scopes")?;
         scopes.sort();
         // Without scopes the token is the user's password for the APIs: all they can do.
         let privilege = if scopes.is_empty() {

@@ -213,15 +213,7 @@ pub(super) fn credential_authorizations(pages: &[Value], ctx: &ImportContext) ->
         let id = r.required_id("credential_id")?;
         let credential_type = r.required_str("credential_type")?;
         let authorized = r.required_time("credential_authorized_at")?;
-        let mut scopes: Vec<String> = match value.get("scopes") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|s| s.as_str().map(str::to_string))
-                .collect::<Option<_>>()
-                .ok_or_else(|| anyhow::anyhow!("record {record}: a scope is not text"))?,
-            Some(_) => bail!("record {record}: \"scopes\" is not a list"),
-        };
+        let mut scopes: Vec<String> = r.optional_text_list("scopes")?;
         scopes.sort();
         let (kind, privilege, fingerprint, title) = match credential_type.to_ascii_lowercase().as_str() {
             "personal access token" => {

@@ -2,7 +2,7 @@
 //! third-party apps).
 
 use super::{empty_batch, records, Record};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use keywatch_model::inventory::{
     Credential, CredentialKind, CredentialStatus, Identity, IdentityKind, InventoryBatch, Privilege,
 };
@@ -19,18 +19,7 @@ pub(super) fn tokens(pages: &[Value]) -> Result<InventoryBatch> {
         let client = r.required_str("clientId")?;
         let user = r.required_str("userKey")?;
         let app = r.optional_str("displayText")?.unwrap_or(client);
-        let scopes: Vec<String> = match value.get("scopes") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => {
-                let mut scopes = Vec::with_capacity(list.len());
-                for s in list {
-                    let Some(s) = s.as_str() else { bail!("record {}: a scope is not text", index + 1) };
-                    scopes.push(s.to_string());
-                }
-                scopes
-            }
-            Some(_) => bail!("record {}: \"scopes\" is not a list", index + 1),
-        };
+        let scopes = r.optional_text_list("scopes")?;
         let privilege = scopes.iter().map(|s| scope_privilege(s)).max().unwrap_or(Privilege::Unknown);
         if !users.iter().any(|u| u == user) {
             users.push(user.to_string());

@@ -416,6 +416,19 @@ impl<'v> Record<'v> {
         }
     }
 
+    /// A list of strings; absent or null is empty.
+    fn optional_text_list(&self, key: &str) -> Result<Vec<String>> {
+        match self.value.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| anyhow::anyhow!("record {}: an entry of \"{key}\" is not text", self.index)),
+            Some(_) => bail!("record {}: \"{key}\" is not a list", self.index),
+        }
+    }
+
     fn optional_bool(&self, key: &str) -> Result<Option<bool>> {
         match self.value.get(key) {
             None | Some(Value::Null) => Ok(None),

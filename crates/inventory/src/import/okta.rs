@@ -230,18 +230,7 @@ pub(super) fn service_accounts(pages: &[Value], org: Option<&str>) -> Result<Inv
                  ROTATED, ROTATING, ROTATION_FAILED, STAGED, UNMANAGED, VAULTED)"
             ),
         };
-        let owners = |key: &str| -> Result<Vec<String>> {
-            match value.get(key) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| anyhow::anyhow!("record {record}: an id in \"{key}\" is not text")),
-                Some(_) => bail!("record {record}: \"{key}\" is not a list"),
-            }
-        };
-        let (users, groups) = (owners("ownerUserIds")?, owners("ownerGroupIds")?);
+        let (users, groups) = (r.optional_text_list("ownerUserIds")?, r.optional_text_list("ownerGroupIds")?);
         let owner = users.first().cloned().or_else(|| groups.first().map(|g| format!("group:{g}")));
         let identity = format!("service-account/{id}");
         batch.identities.push(Identity {
