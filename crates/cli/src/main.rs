@@ -2,6 +2,7 @@
 //! subcommand to its module; the work itself lives in the library crates.
 
 mod config;
+mod detect_cmd;
 mod har_cmd;
 mod inventory_cmd;
 mod output;
@@ -99,6 +100,10 @@ pub enum Command {
     /// Vendors: the catalogue, and what one vendor could reach (`vendor exposure NAME`)
     #[command(subcommand)]
     Vendor(vendor_cmd::VendorCommand),
+    /// Find what stolen machine credentials do in audit logs (AWS CloudTrail): new IPs,
+    /// networks and clients against each credential's baseline, bursts, enumeration,
+    /// privilege changes, use after revocation
+    Detect(detect_cmd::DetectArgs),
 }
 
 /// Output formats of the shared CLI contract.
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         Command::Rules(cmd) => rules_cmd::run(&cli.global, cmd),
         Command::Inventory(cmd) => inventory_cmd::run(&cli.global, cmd),
         Command::Vendor(cmd) => vendor_cmd::run(&cli.global, cmd),
+        Command::Detect(args) => detect_cmd::run(&cli.global, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,6 +4,7 @@
 //! them. Field names are part of the JSON output contract: add fields freely, never rename
 //! or remove one.
 
+pub mod event;
 pub mod inventory;
 pub mod time;
 

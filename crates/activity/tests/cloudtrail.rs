@@ -1,0 +1,307 @@
+use std::io::Write;
+use std::path::Path;
+
+use keywatch_activity::cloudtrail::{read, read_file, ReadError, ReadStats};
+use keywatch_model::event::{Event, Outcome};
+use serde_json::json;
+
+fn iam_user_event() -> serde_json::Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "alice"
+        },
+        "eventTime": "2024-05-01T12:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateAccessKey",
+        "sourceIPAddress": "203.0.113.7",
+        "userAgent": "[aws-cli/2.15.0 Python/3.11]",
+        "requestParameters": {"userName": "bob"},
+        "eventID": "11111111-1111-1111-1111-111111111111",
+        "readOnly": false
+    })
+}
+
+fn assumed_role_event() -> serde_json::Value {
+    json!({
+        "userIdentity": {
+            "type": "AssumedRole", "principalId": "AROAEXAMPLE:sess",
+            "arn": "arn:aws:sts::123456789012:assumed-role/Admin/sess",
+            "accountId": "123456789012", "accessKeyId": "ASIAEXAMPLEEXAMPLE01",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/Admin", "userName": "Admin"},
+                "attributes": {"creationDate": "2024-05-01T11:00:00Z", "mfaAuthenticated": "false"}
+            }
+        },
+        "eventTime": "2024-05-01T12:05:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "sourceIPAddress": "2001:db8::1",
+        "userAgent": "Boto3/1.34",
+        "errorCode": "AccessDenied",
+        "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::secret-bucket/key.txt"}],
+        "requestParameters": {"bucketName": "secret-bucket"},
+        "eventID": "22222222-2222-2222-2222-222222222222",
+        "readOnly": "true"
+    })
+}
+
+fn service_event() -> serde_json::Value {
+    json!({
+        "userIdentity": {
+            "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/Ec2Role/i-0abc",
+            "accessKeyId": "", "invokedBy": "ec2.amazonaws.com",
+            "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/Ec2Role"}}
+        },
+        "eventTime": "2024-05-01T12:10:00.123Z",
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "RunInstances",
+        "sourceIPAddress": "ec2.amazonaws.com",
+        "userAgent": "ec2.amazonaws.com",
+        "requestParameters": {"instancesSet": {"items": [{"instanceId": "i-0123456789abcdef0"}]}},
+        "eventID": "33333333-3333-3333-3333-333333333333"
+    })
+}
+
+fn records_file() -> String {
+    json!({"Records": [iam_user_event(), assumed_role_event(), service_event()]}).to_string()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+fn collect_file(path: &Path) -> (anyhow::Result<ReadStats>, Vec<Event>, Vec<ReadError>) {
+    let (mut events, mut errors) = (Vec::new(), Vec::new());
+    let res = read_file(path, &mut |e| events.push(e), &mut |e| errors.push(e));
+    (res, events, errors)
+}
+
+fn collect(data: &[u8]) -> (anyhow::Result<ReadStats>, Vec<Event>, Vec<ReadError>) {
+    let (mut events, mut errors) = (Vec::new(), Vec::new());
+    let res = read(data, "input.json", &mut |e| events.push(e), &mut |e| errors.push(e));
+    (res, events, errors)
+}
+
+fn check_three(events: &[Event]) {
+    assert_eq!(events.len(), 3);
+    let a = &events[0];
+    assert_eq!(a.platform, "aws");
+    assert_eq!(a.time, 1_714_564_800);
+    assert_eq!(a.identity.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));
+    assert_eq!(a.credential.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+    assert_eq!(a.session, None);
+    assert_eq!(a.source_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(a.via_service, None);
+    assert_eq!(a.user_agent.as_deref(), Some("aws-cli/2.15.0 Python/3.11"));
+    assert_eq!(a.action, "iam.amazonaws.com:CreateAccessKey");
+    assert_eq!(a.resource.as_deref(), Some("bob"));
+    assert_eq!(a.outcome, Outcome::Success);
+    assert_eq!(a.read_only, Some(false));
+    assert_eq!(a.event_id.as_deref(), Some("11111111-1111-1111-1111-111111111111"));
+
+    let b = &events[1];
+    assert_eq!(b.identity.as_deref(), Some("arn:aws:iam::123456789012:role/Admin"));
+    assert_eq!(b.session.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/Admin/sess"));
+    assert_eq!(b.credential.as_deref(), Some("ASIAEXAMPLEEXAMPLE01"));
+    assert_eq!(b.source_ip.as_deref(), Some("2001:db8::1"));
+    assert_eq!(b.outcome, Outcome::Failure);
+    assert_eq!(b.error.as_deref(), Some("AccessDenied"));
+    assert_eq!(b.resource.as_deref(), Some("arn:aws:s3:::secret-bucket/key.txt"));
+    assert_eq!(b.read_only, Some(true));
+
+    let c = &events[2];
+    assert_eq!(c.source_ip, None);
+    assert_eq!(c.via_service.as_deref(), Some("ec2.amazonaws.com"));
+    assert_eq!(c.credential, None);
+    assert_eq!(c.identity.as_deref(), Some("arn:aws:iam::123456789012:role/Ec2Role"));
+    assert_eq!(c.resource.as_deref(), Some("i-0123456789abcdef0"));
+    assert_eq!(c.time, 1_714_565_400);
+    assert_eq!(c.read_only, None);
+}
+
+#[test]
+fn records_file_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "trail.json", records_file().as_bytes());
+    let (res, events, errors) = collect_file(&path);
+    let stats = res.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    check_three(&events);
+    assert_eq!(stats.events, 3);
+    assert_eq!(stats.errors, 0);
+    assert_eq!(stats.bytes, records_file().len() as u64);
+    assert_eq!(events[0].raw.line, 0);
+    assert_eq!((events[0].raw.record, events[1].raw.record), (1, 2));
+    assert!(events[0].raw.file.ends_with("trail.json"));
+}
+
+#[test]
+fn records_file_gzip_with_bom_and_other_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"\xef\xbb\xbf\n ".to_vec();
+    data.extend_from_slice(records_file().as_bytes());
+    let path = write(&dir, "trail.json", &gzip(&data));
+    let (res, events, errors) = collect_file(&path);
+    assert_eq!(res.unwrap().events, 3);
+    assert!(errors.is_empty(), "{errors:?}");
+    check_three(&events);
+}
+
+#[test]
+fn json_lines_with_broken_line() {
+    let text =
+        format!("{}\n\n{{\"eventTime\": broken\n{}\r\n{}\n", iam_user_event(), assumed_role_event(), service_event());
+    let (res, events, errors) = collect(text.as_bytes());
+    let stats = res.unwrap();
+    check_three(&events);
+    assert_eq!((stats.events, stats.errors), (3, 1));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line, 3);
+    assert_eq!(errors[0].file, "input.json");
+    assert_eq!(events[1].raw.line, 4);
+    assert_eq!(errors[0].record, 2);
+    assert_eq!(events[1].raw.record, 3);
+    assert_eq!(events[2].raw.line, 5);
+}
+
+#[test]
+fn logstash_line_with_timestamp() {
+    let mut v = iam_user_event();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("eventTime");
+    obj.insert("@timestamp".into(), json!("2020-09-14T00:44:23.000Z"));
+    obj.insert("@version".into(), json!("1"));
+    let (res, events, errors) = collect(format!("{v}\n").as_bytes());
+    assert_eq!(res.unwrap().events, 1);
+    assert!(errors.is_empty());
+    assert_eq!(events[0].time, 1_600_044_263);
+}
+
+#[test]
+fn lookup_events_output_and_concatenated_pages() {
+    let page = |evs: Vec<serde_json::Value>, token: bool| {
+        let items: Vec<_> = evs
+            .iter()
+            .map(|e| json!({"EventId": e["eventID"], "EventName": e["eventName"], "CloudTrailEvent": e.to_string()}))
+            .collect();
+        let mut p = json!({"Events": items});
+        if token {
+            p["NextToken"] = json!("abc");
+        }
+        serde_json::to_string_pretty(&p).unwrap()
+    };
+    let text = format!(
+        "{}\n{}\n",
+        page(vec![iam_user_event(), assumed_role_event()], true),
+        page(vec![service_event()], false)
+    );
+    let (res, events, errors) = collect(text.as_bytes());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(res.unwrap().events, 3);
+    check_three(&events);
+}
+
+#[test]
+fn truncated_gzip_keeps_events_before_cut() {
+    let records: Vec<_> = (0..2000)
+        .map(|i| {
+            let mut e = iam_user_event();
+            e["eventID"] = json!(format!("id-{i}-{}", i * 7919 % 1000));
+            e
+        })
+        .collect();
+    let data = gzip(json!({"Records": records}).to_string().as_bytes());
+    let cut = &data[..data.len() / 2];
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "cut.json.gz", cut);
+    let (res, events, errors) = collect_file(&path);
+    let stats = res.unwrap();
+    assert!(!events.is_empty() && events.len() < 2000, "{}", events.len());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(stats.errors, 1);
+    assert_eq!(errors[0].record, events.len() as u64 + 1);
+}
+
+#[test]
+fn truncated_json_document() {
+    let text = records_file();
+    let cut = &text[..text.len() - 40];
+    let (res, events, errors) = collect(cut.as_bytes());
+    assert!(res.is_ok());
+    assert_eq!(events.len(), 2);
+    assert_eq!(errors.len(), 1);
+}
+
+#[test]
+fn missing_event_name_is_reported_and_skipped() {
+    let mut bad = assumed_role_event();
+    bad.as_object_mut().unwrap().remove("eventName");
+    let mut wrong = service_event();
+    wrong["eventSource"] = json!(42);
+    let text = json!({"Records": [iam_user_event(), bad, wrong, service_event()]}).to_string();
+    let (res, events, errors) = collect(text.as_bytes());
+    let stats = res.unwrap();
+    assert_eq!((stats.events, stats.errors), (2, 2));
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].raw.record, 4);
+    assert_eq!(errors[0].record, 2);
+    assert!(errors[0].message.contains("eventName"), "{}", errors[0].message);
+    assert_eq!(errors[1].record, 3);
+    assert!(errors[1].message.contains("eventSource"), "{}", errors[1].message);
+}
+
+#[test]
+fn not_json_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "junk.json", b"\x00\x01\x02binary stuff\xff");
+    let (res, events, _) = collect_file(&path);
+    let err = res.unwrap_err().to_string();
+    assert!(err.contains("junk.json"), "{err}");
+    assert!(events.is_empty());
+    let (res, _, _) = collect(b"hello world\n");
+    assert!(res.is_err());
+}
+
+#[test]
+fn real_datasets() {
+    let dir = Path::new("/work/shared/datasets/cloudtrail/invictus-aws-stratus/CloudTrail");
+    if dir.is_dir() {
+        let (mut events, mut errors) = (0u64, 0u64);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let stats = read_file(&path, &mut |_| events += 1, &mut |e| {
+                    eprintln!("{e}");
+                    errors += 1
+                })
+                .unwrap();
+                assert_eq!(stats.errors, 0);
+            }
+        }
+        assert_eq!((events, errors), (2900, 0));
+    } else {
+        println!("skipped: {} not present", dir.display());
+    }
+    let file = Path::new(
+        "/work/shared/datasets/cloudtrail/otrf-ec2-proxy-s3-exfil/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
+    );
+    if file.is_file() {
+        let (res, events, errors) = collect_file(file);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(res.unwrap().events, 103);
+        assert_eq!(events.len(), 103);
+        assert!(events.iter().all(|e| e.time > 1_599_000_000));
+    } else {
+        println!("skipped: {} not present", file.display());
+    }
+}
