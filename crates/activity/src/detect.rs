@@ -2,8 +2,8 @@
 //! early activity (before `--train-until`, or its first events), and what a stolen credential
 //! does is flagged against it: new source IPs and networks, new clients (above all a browser
 //! or an attack tool on a machine credential), bursts of failures, secret and resource
-//! enumeration, privilege changes, use from two networks at once, known attack tools, and use
-//! after revocation.
+//! enumeration, privilege changes, changes that blind the defenders or expose data, use from
+//! two networks at once, known attack tools, and use after revocation.
 //!
 //! Nothing here knows a dataset: thresholds are counts per time window, and the only names
 //! are AWS API operations that change privileges or read secrets, and well-known attack tools.
@@ -85,6 +85,40 @@ const PRIVILEGE_CHANGES: &[&str] = &[
     "UpdateLoginProfile",
     "CreateUser",
     "CreateRole",
+];
+
+/// Operations that blind the defenders: audit logging, flow logs, organisation guardrails.
+const DEFENCE_EVASION: &[&str] = &[
+    "StopLogging",
+    "DeleteTrail",
+    "UpdateTrail",
+    "PutEventSelectors",
+    "PutBucketLifecycle",
+    "DeleteFlowLogs",
+    "LeaveOrganization",
+    "DeleteDetector",
+    "DisableSecurityHub",
+    "DeleteConfigurationRecorder",
+    "StopConfigurationRecorder",
+];
+
+/// Operations that hand data or a way in to another account or the internet: sharing
+/// snapshots and images, opening bucket policies and security groups, replacing code that
+/// runs with the account's privileges, trusting outside certificate authorities.
+const EXPOSURE_CHANGES: &[&str] = &[
+    "ModifySnapshotAttribute",
+    "ModifyImageAttribute",
+    "ModifyDBSnapshotAttribute",
+    "ModifyDBClusterSnapshotAttribute",
+    "PutBucketPolicy",
+    "PutBucketAcl",
+    "AuthorizeSecurityGroupIngress",
+    "UpdateFunctionCode",
+    "UpdateFunctionCode20150331v2",
+    "AddPermission",
+    "AddPermission20150331v2",
+    "CreateTrustAnchor",
+    "CreateProfile",
 ];
 
 /// Reads of stored secrets.
@@ -333,6 +367,27 @@ pub fn detect(events: &mut [Event], options: &Options) -> Vec<Alert> {
             recent.push((e.time, network, client.clone()));
             if recent.len() > 64 {
                 recent.remove(0);
+            }
+        }
+
+        if e.outcome == Outcome::Success {
+            let op = operation(e);
+            let (kind, what) = if DEFENCE_EVASION.contains(&op) {
+                ("defence_evasion", "weakens logging or guardrails")
+            } else if EXPOSURE_CHANGES.contains(&op) {
+                ("exposure_change", "shares data or opens access beyond the account")
+            } else {
+                ("", "")
+            };
+            if !kind.is_empty() {
+                let op = op.to_string();
+                let target = e.resource.clone();
+                gather.add(kind, &key, &op, "high", e, || {
+                    format!(
+                        "credential {key} called {op}{}, which {what}",
+                        target.map(|t| format!(" on {t}")).unwrap_or_default()
+                    )
+                });
             }
         }
 

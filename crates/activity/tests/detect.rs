@@ -192,3 +192,28 @@ fn instance_role_sessions_are_tracked_by_session_and_watched_for_copies() {
     let mut own = vec![on_instance(1, 0, "ASIAAGENTKEY00000001"), on_instance(2, 400, "ASIAAGENTKEY00000002")];
     assert!(detect(&mut own, &Options::default()).is_empty());
 }
+
+#[test]
+fn logging_turned_off_and_snapshots_shared() {
+    let mut events = stolen_session();
+    let mut stop = event(700, 2000, "AKIAEXAMPLEKEY000001", "3.1.1.1", GO, "StopLogging");
+    stop.action = "cloudtrail.amazonaws.com:StopLogging".into();
+    stop.resource = Some("arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into());
+    events.push(stop);
+    let mut share = event(701, 2001, "AKIAEXAMPLEKEY000001", "3.1.1.1", GO, "ModifySnapshotAttribute");
+    share.read_only = Some(false);
+    events.push(share.clone());
+    let mut failed = share;
+    failed.event_id = Some("ev-702".into());
+    failed.outcome = Outcome::Failure;
+    events.push(failed);
+    let alerts = detect(&mut events, &Options::default());
+    let evasion = alerts.iter().find(|a| a.kind == "defence_evasion").expect("logging stopped");
+    assert!(
+        evasion.explanation.contains("StopLogging") && evasion.explanation.contains("trail/main"),
+        "{}",
+        evasion.explanation
+    );
+    let exposure = alerts.iter().find(|a| a.kind == "exposure_change").expect("snapshot shared");
+    assert_eq!(exposure.evidence, ["ev-701"], "a refused call exposed nothing");
+}
