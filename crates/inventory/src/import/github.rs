@@ -162,13 +162,7 @@ fn fine_grained(pages: &[Value], ctx: &ImportContext, requests: bool) -> Result<
             (format!("fine-grained-pat/{token_id}"), r.optional_time("access_granted_at")?, status)
         };
         let identity = format!("user/{login}");
-        out.identities.push(Identity {
-            platform: "github".into(),
-            external_id: identity.clone(),
-            kind: IdentityKind::User,
-            name: login.to_string(),
-            owner: Some(login.to_string()),
-        });
+        out.identities.push(user_identity(&identity, login));
         out.credentials.push(Credential {
             platform: "github".into(),
             external_id,
@@ -238,13 +232,7 @@ pub(super) fn credential_authorizations(pages: &[Value], ctx: &ImportContext) ->
             ),
         };
         let identity = format!("user/{login}");
-        out.identities.push(Identity {
-            platform: "github".into(),
-            external_id: identity.clone(),
-            kind: IdentityKind::User,
-            name: login.to_string(),
-            owner: Some(login.to_string()),
-        });
+        out.identities.push(user_identity(&identity, login));
         let untitled = if kind == CredentialKind::SshKey { "(untitled SSH key)" } else { "(token without a note)" };
         out.credentials.push(Credential {
             platform: "github".into(),
@@ -432,4 +420,15 @@ fn webhooks(pages: &[Value], ctx: &ImportContext, repository: bool) -> Result<In
         out.complete_scope = Some(format!("github:{org}:{what}"));
     }
     Ok(out)
+}
+
+/// The member a token or key belongs to, who also answers for it.
+fn user_identity(external_id: &str, login: &str) -> Identity {
+    Identity {
+        platform: "github".into(),
+        external_id: external_id.to_string(),
+        kind: IdentityKind::User,
+        name: login.to_string(),
+        owner: Some(login.to_string()),
+    }
 }

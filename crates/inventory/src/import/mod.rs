@@ -176,21 +176,22 @@ fn reject_repeated_pages(pages: &[Value]) -> Result<()> {
     if pages.len() < 2 {
         return Ok(());
     }
-    let mut seen = std::collections::HashMap::new();
+    // Pages are grouped by their first record, so only pages that start alike are compared
+    // whole: serialising every page to compare it cost as much as reading it.
+    let mut by_first_record: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
     for (index, page) in pages.iter().enumerate() {
         // Empty pages look alike (two users without keys), and count nothing twice.
-        let empty = match page {
-            Value::Array(items) => items.is_empty(),
-            Value::Object(fields) => fields.values().all(|v| v.as_array().is_none_or(|a| a.is_empty())),
-            _ => true,
+        let first = match page {
+            Value::Array(items) => items.first(),
+            Value::Object(fields) => fields.values().filter_map(Value::as_array).find_map(|a| a.first()),
+            _ => None,
         };
-        if empty {
-            continue;
+        let Some(first) = first else { continue };
+        let earlier = by_first_record.entry(first.to_string()).or_default();
+        if let Some(&same) = earlier.iter().find(|&&i| pages[i] == *page) {
+            bail!("page {} repeats page {} exactly: was a page saved twice?", index + 1, same + 1);
         }
-        let text = page.to_string();
-        if let Some(first) = seen.insert(text, index) {
-            bail!("page {} repeats page {} exactly: was a page saved twice?", index + 1, first + 1);
-        }
+        earlier.push(index);
     }
     Ok(())
 }

@@ -44,6 +44,7 @@ pub async fn sync(config: &GoogleConfig, policy: &RetryPolicy) -> Vec<EndpointOu
         credentials: Vec::new(),
     };
     let mut failures = Vec::new();
+    let mut seen_clients = std::collections::HashSet::new();
     for (id, email) in &users {
         let path = format!("admin/directory/v1/users/{id}/tokens");
         let read = fetch_pages(&client, Request::new(path, &[]), |_, _| None)
@@ -52,7 +53,8 @@ pub async fn sync(config: &GoogleConfig, policy: &RetryPolicy) -> Vec<EndpointOu
         match read {
             Ok(batch) => {
                 for identity in batch.identities {
-                    if !merged.identities.iter().any(|i| i.external_id == identity.external_id) {
+                    // Each OAuth client once, however many users granted it.
+                    if seen_clients.insert(identity.external_id.clone()) {
                         merged.identities.push(identity);
                     }
                 }
