@@ -1,352 +1,24 @@
-//! AWS CloudTrail reader: S3 delivery files (`{"Records":[...]}`), JSON lines (one event per
-//! line, also Logstash-shipped lines with `@timestamp`), and `aws cloudtrail lookup-events`
-//! output (`{"Events":[{"CloudTrailEvent":"..."}]}`), plain or gzip, streamed.
+//! AWS CloudTrail records: S3 delivery files (`{"Records":[...]}`), JSON lines (also
+//! Logstash-shipped lines with `@timestamp`), and `aws cloudtrail lookup-events` output
+//! (`{"Events":[{"CloudTrailEvent":"..."}]}`). [`crate::read`] finds the records; this module
+//! turns each into an [`Event`].
+//!
+//! Two paths give the same result: [`fast_event`] deserialises a line straight into borrowed
+//! fields, skipping the rest of the record, and [`to_event`] works on a parsed
+//! [`serde_json::Value`] and words every problem. Anything the fast path does not accept (a
+//! wrong type, a wrapper, another platform) goes to the slow path, which decides.
 
-use std::cell::Cell;
-use std::fmt;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::borrow::Cow;
 use std::net::IpAddr;
-use std::path::Path;
-use std::rc::Rc;
 
-use anyhow::{anyhow, Context as _};
-use keywatch_model::event::{Event, Outcome, RawRef};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use keywatch_model::event::{Category, Event, Outcome, RawRef};
+use serde::de::{Deserializer, IgnoredAny, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// The longest JSON line accepted.
-const MAX_LINE: usize = 16 * 1024 * 1024;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadStats {
-    pub events: u64,
-    pub errors: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadError {
-    pub file: String,
-    pub line: u64,
-    pub record: u64,
-    pub message: String,
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if self.record > 0 {
-            write!(f, " (record {})", self.record)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Reads one file (plain or gzip, recognised by the magic bytes 1f 8b, not the name), in any of
-/// the three formats, streaming.
-pub fn read_file(
-    path: &Path,
-    on_event: &mut dyn FnMut(Event),
-    on_error: &mut dyn FnMut(ReadError),
-) -> anyhow::Result<ReadStats> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    read(file, &path.display().to_string(), on_event, on_error)
-}
-
-/// Same from any reader, `display` naming it in errors.
-pub fn read(
-    input: impl Read,
-    display: &str,
-    on_event: &mut dyn FnMut(Event),
-    on_error: &mut dyn FnMut(ReadError),
-) -> anyhow::Result<ReadStats> {
-    let counter = Rc::new(Cell::new(0u64));
-    let mut raw = BufReader::with_capacity(256 * 1024, Counting { inner: input, count: counter.clone() });
-    let head = raw.fill_buf().with_context(|| format!("{display}: read error"))?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let mut rest: Box<dyn BufRead + '_> = if gzip {
-        Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(raw)))
-    } else {
-        Box::new(raw)
-    };
-    // Look at the start to tell the format.
-    let mut prefix = Vec::new();
-    (&mut rest)
-        .take(4096)
-        .read_to_end(&mut prefix)
-        .with_context(|| format!("{display}: read error{}", if gzip { " (gzip)" } else { "" }))?;
-    if prefix.starts_with(&[0xef, 0xbb, 0xbf]) {
-        prefix.drain(..3);
-    }
-    let mut ctx = Ctx { display, on_event, on_error, events: 0, errors: 0, record: 0 };
-    let start = prefix.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(start) = start else {
-        // Empty (or whitespace only): nothing to read.
-        return Ok(ReadStats { events: 0, errors: 0, bytes: counter.get() });
-    };
-    if prefix[start] != b'{' {
-        return Err(anyhow!("{display}: not CloudTrail JSON (does not start with '{{')"));
-    }
-    let document = first_key(&prefix[start + 1..]).is_some_and(|k| k == b"Records" || k == b"Events");
-    let reader = Cursor::new(prefix).chain(rest);
-    if document {
-        read_documents(reader, &mut ctx)?;
-    } else {
-        read_lines(reader, &mut ctx)?;
-    }
-    Ok(ReadStats { events: ctx.events, errors: ctx.errors, bytes: counter.get() })
-}
-
-/// The first key of an object whose `{` was just passed, when it is in `text`.
-fn first_key(text: &[u8]) -> Option<&[u8]> {
-    let i = text.iter().position(|b| !b.is_ascii_whitespace())?;
-    let rest = text[i..].strip_prefix(b"\"")?;
-    let end = rest.iter().position(|&b| b == b'"')?;
-    Some(&rest[..end])
-}
-
-struct Counting<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-struct Ctx<'a> {
-    display: &'a str,
-    on_event: &'a mut dyn FnMut(Event),
-    on_error: &'a mut dyn FnMut(ReadError),
-    events: u64,
-    errors: u64,
-    /// Records seen so far (good or bad).
-    record: u64,
-}
-
-impl Ctx<'_> {
-    fn error(&mut self, line: u64, record: u64, message: String) {
-        self.errors += 1;
-        (self.on_error)(ReadError { file: self.display.to_string(), line, record, message });
-    }
-
-    /// One CloudTrail record, or a `Records`/`Events` wrapper found on a line.
-    fn value(&mut self, value: Value, line: u64) {
-        if let Value::Object(map) = &value {
-            if !map.contains_key("eventName") {
-                if let Some(Value::Array(_)) = map.get("Records") {
-                    let Value::Object(mut map) = value else { unreachable!() };
-                    let Some(Value::Array(records)) = map.remove("Records") else { unreachable!() };
-                    for r in records {
-                        self.record(r, line);
-                    }
-                    return;
-                }
-                if let Some(Value::Array(_)) = map.get("Events") {
-                    let Value::Object(mut map) = value else { unreachable!() };
-                    let Some(Value::Array(events)) = map.remove("Events") else { unreachable!() };
-                    for e in events {
-                        self.lookup_event(e, line);
-                    }
-                    return;
-                }
-            }
-        }
-        self.record(value, line);
-    }
-
-    /// One element of lookup-events' `Events`.
-    fn lookup_event(&mut self, value: Value, line: u64) {
-        match value.get("CloudTrailEvent") {
-            Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
-                Ok(inner) => self.record(inner, line),
-                Err(e) => {
-                    self.record += 1;
-                    let record = self.record;
-                    self.error(line, record, format!("CloudTrailEvent is not valid JSON: {e}"));
-                }
-            },
-            Some(Value::Object(_)) => {
-                let Value::Object(mut map) = value else { unreachable!() };
-                self.record(map.remove("CloudTrailEvent").unwrap_or(Value::Null), line);
-            }
-            Some(_) => {
-                self.record += 1;
-                let record = self.record;
-                self.error(line, record, "CloudTrailEvent is not a string".into());
-            }
-            None if value.get("eventName").is_some() => self.record(value, line),
-            None => {
-                self.record += 1;
-                let record = self.record;
-                self.error(line, record, "missing CloudTrailEvent".into());
-            }
-        }
-    }
-
-    fn record(&mut self, value: Value, line: u64) {
-        self.record += 1;
-        let raw = RawRef { file: self.display.to_string(), line, record: self.record };
-        match to_event(&value, raw) {
-            Ok(event) => {
-                self.events += 1;
-                (self.on_event)(event);
-            }
-            Err(message) => {
-                let record = self.record;
-                self.error(line, record, message);
-            }
-        }
-    }
-
-    /// A failure that ends the file: reported, unless nothing at all was read (then `Err`).
-    fn fatal(&mut self, line: u64, message: String) -> anyhow::Result<()> {
-        if self.record == 0 && self.errors == 0 {
-            return Err(anyhow!("{}: {message}", self.display));
-        }
-        let record = self.record + 1;
-        self.error(line, record, format!("{message}; rest of the file skipped"));
-        Ok(())
-    }
-}
-
-fn read_documents(reader: impl BufRead, ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    loop {
-        if let Err(e) = (Top { ctx }).deserialize(&mut de) {
-            let line = e.line() as u64;
-            return ctx.fatal(line, format!("invalid or truncated JSON: {e}"));
-        }
-        match de.end() {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_io() => return ctx.fatal(e.line() as u64, format!("read error: {e}")),
-            // Another document follows (concatenated lookup-events pages).
-            Err(_) => {}
-        }
-    }
-}
-
-fn read_lines(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = match (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
-            Ok(n) => n,
-            Err(e) => return ctx.fatal(line + 1, format!("read error: {e}")),
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-            ctx.record += 1;
-            let record = ctx.record;
-            ctx.error(line, record, format!("line longer than {MAX_LINE} bytes"));
-            if let Err(e) = skip_line(&mut reader) {
-                return ctx.fatal(line, format!("read error: {e}"));
-            }
-            continue;
-        }
-        let text = buf.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(text) {
-            Ok(value) => ctx.value(value, line),
-            Err(e) => {
-                ctx.record += 1;
-                let record = ctx.record;
-                ctx.error(line, record, format!("invalid JSON: {e}"));
-            }
-        }
-    }
-}
-
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
-    loop {
-        let buf = reader.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            reader.consume(pos + 1);
-            return Ok(());
-        }
-        let n = buf.len();
-        reader.consume(n);
-    }
-}
-
-/// The top-level object of an S3 delivery file or a lookup-events page.
-struct Top<'c, 'a> {
-    ctx: &'c mut Ctx<'a>,
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a CloudTrail object with Records or Events")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "Records" => map.next_value_seed(Elements { ctx: &mut *self.ctx, lookup: false })?,
-                "Events" => map.next_value_seed(Elements { ctx: &mut *self.ctx, lookup: true })?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The `Records` or `Events` array, one element at a time.
-struct Elements<'c, 'a> {
-    ctx: &'c mut Ctx<'a>,
-    lookup: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Elements<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Elements<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of CloudTrail records")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
-            if self.lookup {
-                self.ctx.lookup_event(value, 0);
-            } else {
-                self.ctx.record(value, 0);
-            }
-        }
-        Ok(())
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
+/// Whether a record is a CloudTrail event.
+pub fn recognise(record: &Map<String, Value>) -> bool {
+    record.contains_key("eventName") && record.contains_key("eventSource")
 }
 
 /// An optional string field: absent or null → `None`; another type → error.
@@ -356,10 +28,6 @@ fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<Opt
         Some(Value::String(s)) => Ok(Some(s.as_str())),
         Some(other) => Err(format!("{path}{key} is not a string ({})", type_name(other))),
     }
-}
-
-fn req_str<'v>(map: &'v Map<String, Value>, key: &str) -> Result<&'v str, String> {
-    opt_str(map, key, "")?.ok_or_else(|| format!("missing {key}"))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -373,8 +41,79 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+/// The fields of one record that an [`Event`] is made of, borrowed from either path.
+#[derive(Default)]
+struct Fields<'a> {
+    time: Option<(&'static str, &'a str)>,
+    source: Option<&'a str>,
+    name: Option<&'a str>,
+    event_id: Option<&'a str>,
+    identity_type: Option<&'a str>,
+    arn: Option<&'a str>,
+    issuer: Option<&'a str>,
+    access_key: Option<&'a str>,
+    invoked_by: Option<&'a str>,
+    source_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    error: Option<&'a str>,
+    read_only: Option<bool>,
+    /// The first of `resources[].ARN`, the named request parameters, an instance id.
+    resource: Option<Cow<'a, str>>,
+    /// `requestParameters.accessKeyId` unless `status` says the key stays active.
+    revoked_key: Option<&'a str>,
+}
+
+fn nonempty_str(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl Fields<'_> {
+    fn build(self, raw: RawRef) -> Result<Event, String> {
+        let (time_key, time_text) = self.time.ok_or("missing eventTime")?;
+        let time = keywatch_model::time::parse_rfc3339(time_text)
+            .ok_or_else(|| format!("{time_key} is not an RFC 3339 time: {time_text:?}"))?;
+        let source = self.source.ok_or("missing eventSource")?;
+        let name = self.name.ok_or("missing eventName")?;
+        let arn = nonempty_str(self.arn).map(str::to_string);
+        let (identity, session) = match (self.identity_type, self.issuer.filter(|s| !s.is_empty())) {
+            (Some("AssumedRole"), Some(role)) => (Some(role.to_string()), arn),
+            _ => (arn, None),
+        };
+        let (source_ip, via_ip) = match nonempty_str(self.source_ip) {
+            Some(ip) if ip.parse::<IpAddr>().is_ok() => (Some(ip.to_string()), None),
+            Some(host) => (None, Some(host.to_string())),
+            None => (None, None),
+        };
+        let user_agent = nonempty_str(self.user_agent.map(|ua| {
+            let ua = ua.trim();
+            ua.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(ua)
+        }));
+        let error = nonempty_str(self.error).map(str::to_string);
+        let category = category(name, self.revoked_key.is_some());
+        let resource = if category == Some(Category::Revocation) {
+            self.revoked_key.map(str::to_string)
+        } else {
+            self.resource.map(Cow::into_owned)
+        };
+        Ok(Event {
+            time,
+            platform: "aws".into(),
+            event_id: nonempty_str(self.event_id).map(str::to_string),
+            identity,
+            credential: nonempty_str(self.access_key).map(str::to_string),
+            session,
+            source_ip,
+            via_service: via_ip.or_else(|| nonempty_str(self.invoked_by).map(str::to_string)),
+            user_agent: user_agent.map(str::to_string),
+            action: format!("{source}:{name}"),
+            resource,
+            outcome: if error.is_some() { Outcome::Failure } else { Outcome::Success },
+            error,
+            read_only: self.read_only,
+            category,
+            raw,
+        })
+    }
 }
 
 /// Turns one CloudTrail record into an [`Event`], or says what is wrong with it.
@@ -382,75 +121,153 @@ pub fn to_event(value: &Value, raw: RawRef) -> Result<Event, String> {
     let Value::Object(map) = value else {
         return Err(format!("record is not a JSON object ({})", type_name(value)));
     };
-    let (time_key, time_text) = match opt_str(map, "eventTime", "")? {
-        Some(t) => ("eventTime", t),
-        None => match opt_str(map, "@timestamp", "")? {
-            Some(t) => ("@timestamp", t),
-            None => return Err("missing eventTime".into()),
-        },
+    let time = match opt_str(map, "eventTime", "")? {
+        Some(t) => Some(("eventTime", t)),
+        None => opt_str(map, "@timestamp", "")?.map(|t| ("@timestamp", t)),
     };
-    let time = keywatch_model::time::parse_rfc3339(time_text)
-        .ok_or_else(|| format!("{time_key} is not an RFC 3339 time: {time_text:?}"))?;
-    let source = req_str(map, "eventSource")?;
-    let name = req_str(map, "eventName")?;
-    let event_id = nonempty(opt_str(map, "eventID", "")?);
-
     let empty = Map::new();
     let ui = match map.get("userIdentity") {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(ui)) => ui,
         Some(other) => return Err(format!("userIdentity is not an object ({})", type_name(other))),
     };
-    let arn = nonempty(opt_str(ui, "arn", "userIdentity.")?);
-    let issuer = ui
-        .get("sessionContext")
-        .and_then(|s| s.get("sessionIssuer"))
-        .and_then(|s| s.get("arn"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let (identity, session) = match (opt_str(ui, "type", "userIdentity.")?, issuer) {
-        (Some("AssumedRole"), Some(role)) => (Some(role.to_string()), arn),
-        _ => (arn, None),
-    };
-    let credential = nonempty(opt_str(ui, "accessKeyId", "userIdentity.")?);
-    let invoked_by = nonempty(opt_str(ui, "invokedBy", "userIdentity.")?);
-
-    let (source_ip, via_ip) = match nonempty(opt_str(map, "sourceIPAddress", "")?) {
-        Some(ip) if ip.parse::<IpAddr>().is_ok() => (Some(ip), None),
-        Some(host) => (None, Some(host)),
-        None => (None, None),
-    };
-    let via_service = via_ip.or(invoked_by);
-    let user_agent = opt_str(map, "userAgent", "")?.map(|ua| {
-        let ua = ua.trim();
-        ua.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(ua).to_string()
-    });
-    let user_agent = nonempty(user_agent.as_deref());
-    let error = nonempty(opt_str(map, "errorCode", "")?);
-    let read_only = match map.get("readOnly") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    };
-    Ok(Event {
+    let params = map.get("requestParameters").and_then(Value::as_object);
+    let fields = Fields {
         time,
-        platform: "aws".into(),
-        event_id,
-        identity,
-        credential,
-        session,
-        source_ip,
-        via_service,
-        user_agent,
-        action: format!("{source}:{name}"),
-        resource: resource(map),
-        outcome: if error.is_some() { Outcome::Failure } else { Outcome::Success },
-        error,
-        read_only,
-        raw,
-    })
+        source: opt_str(map, "eventSource", "")?,
+        name: opt_str(map, "eventName", "")?,
+        event_id: opt_str(map, "eventID", "")?,
+        identity_type: opt_str(ui, "type", "userIdentity.")?,
+        arn: opt_str(ui, "arn", "userIdentity.")?,
+        issuer: ui
+            .get("sessionContext")
+            .and_then(|s| s.get("sessionIssuer"))
+            .and_then(|s| s.get("arn"))
+            .and_then(Value::as_str),
+        access_key: opt_str(ui, "accessKeyId", "userIdentity.")?,
+        invoked_by: opt_str(ui, "invokedBy", "userIdentity.")?,
+        source_ip: opt_str(map, "sourceIPAddress", "")?,
+        user_agent: opt_str(map, "userAgent", "")?,
+        error: opt_str(map, "errorCode", "")?,
+        read_only: map.get("readOnly").and_then(flag),
+        resource: resource(map).map(Cow::Owned),
+        revoked_key: params.and_then(|p| revoked_key(p.get("status"), p.get("accessKeyId"))),
+    };
+    fields.build(raw)
 }
+
+/// `true`/`false`, also as a string in any case; anything else is unknown.
+fn flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => text_flag(s),
+        _ => None,
+    }
+}
+
+fn text_flag(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The operations that give a principal more power, or a new way in.
+const PRIVILEGE_CHANGES: &[&str] = &[
+    "AddUserToGroup",
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+    "AttachGroupPolicy",
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "PutGroupPolicy",
+    "CreatePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "UpdateAssumeRolePolicy",
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "CreateUser",
+    "CreateRole",
+];
+
+/// Operations that blind the defenders: audit logging, flow logs, organisation guardrails.
+const DEFENCE_EVASION: &[&str] = &[
+    "StopLogging",
+    "DeleteTrail",
+    "UpdateTrail",
+    "PutEventSelectors",
+    "PutBucketLifecycle",
+    "DeleteFlowLogs",
+    "LeaveOrganization",
+    "DeleteDetector",
+    "DisableSecurityHub",
+    "DeleteConfigurationRecorder",
+    "StopConfigurationRecorder",
+];
+
+/// Operations that hand data or a way in to another account or the internet: sharing
+/// snapshots and images, opening bucket policies and security groups, replacing code that
+/// runs with the account's privileges, trusting outside certificate authorities.
+const EXPOSURE_CHANGES: &[&str] = &[
+    "ModifySnapshotAttribute",
+    "ModifyImageAttribute",
+    "ModifyDBSnapshotAttribute",
+    "ModifyDBClusterSnapshotAttribute",
+    "PutBucketPolicy",
+    "PutBucketAcl",
+    "AuthorizeSecurityGroupIngress",
+    "UpdateFunctionCode",
+    "UpdateFunctionCode20150331v2",
+    "AddPermission",
+    "AddPermission20150331v2",
+    "CreateTrustAnchor",
+    "CreateProfile",
+];
+
+/// Reads of stored secrets.
+const SECRET_READS: &[&str] = &[
+    "GetSecretValue",
+    "ListSecrets",
+    "BatchGetSecretValue",
+    "GetParameter",
+    "GetParameters",
+    "GetParametersByPath",
+    "GetPasswordData",
+];
+
+/// What a call means for security. A deleted or deactivated access key is a revocation of
+/// that key, which the event's resource then names.
+fn category(name: &str, names_revoked_key: bool) -> Option<Category> {
+    if PRIVILEGE_CHANGES.contains(&name) {
+        Some(Category::PrivilegeChange)
+    } else if SECRET_READS.contains(&name) {
+        Some(Category::SecretRead)
+    } else if DEFENCE_EVASION.contains(&name) {
+        Some(Category::DefenceEvasion)
+    } else if EXPOSURE_CHANGES.contains(&name) {
+        Some(Category::ExposureChange)
+    } else if matches!(name, "DeleteAccessKey" | "UpdateAccessKey") && names_revoked_key {
+        Some(Category::Revocation)
+    } else {
+        None
+    }
+}
+
+/// The key an `UpdateAccessKey` call set inactive, or a `DeleteAccessKey` call deleted.
+fn revoked_key<'a>(status: Option<&Value>, key: Option<&'a Value>) -> Option<&'a str> {
+    if status.and_then(Value::as_str).is_some_and(|s| s != "Inactive") {
+        return None;
+    }
+    key.and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// Request parameters that name the resource acted on, in order of preference.
+const RESOURCE_PARAMETERS: [&str; 7] =
+    ["bucketName", "userName", "roleName", "secretId", "instanceId", "functionName", "name"];
 
 fn resource(map: &Map<String, Value>) -> Option<String> {
     if let Some(Value::Array(resources)) = map.get("resources") {
@@ -462,15 +279,247 @@ fn resource(map: &Map<String, Value>) -> Option<String> {
         }
     }
     let params = map.get("requestParameters")?.as_object()?;
-    for key in ["bucketName", "userName", "roleName", "secretId", "instanceId", "functionName", "name"] {
+    for key in RESOURCE_PARAMETERS {
         if let Some(v) = params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
             return Some(v.to_string());
         }
     }
-    params
-        .get("instancesSet")
-        .and_then(|s| s.get("items"))
+    first_instance(params.get("instancesSet")?)
+}
+
+fn first_instance(instances: &Value) -> Option<String> {
+    instances
+        .get("items")
         .and_then(Value::as_array)
         .and_then(|items| items.iter().find_map(|i| i.get("instanceId").and_then(Value::as_str)))
         .map(str::to_string)
+}
+
+// The fast path: the same fields, deserialised from the line's bytes without building a
+// `Value`. Strict where `to_event` is strict (a failure falls back to it for the message),
+// lenient where it is lenient.
+
+/// A field read the way `Value::get(..).and_then(Value::as_str)` reads it: present or not, and
+/// a string or not.
+#[derive(Default)]
+enum Loose<'a> {
+    #[default]
+    Absent,
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Other,
+}
+
+impl<'a> Loose<'a> {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Loose::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn present(&self) -> bool {
+        !matches!(self, Loose::Absent)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Loose<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Loose::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct FastRecord<'a> {
+    #[serde(rename = "eventTime", borrow)]
+    event_time: Option<Cow<'a, str>>,
+    #[serde(rename = "@timestamp", borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "eventSource", borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", borrow)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", borrow)]
+    source_ip: Option<Cow<'a, str>>,
+    #[serde(rename = "userAgent", borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(rename = "errorCode", borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "readOnly", default, borrow)]
+    read_only: Loose<'a>,
+    #[serde(rename = "userIdentity", borrow)]
+    user_identity: Option<FastIdentity<'a>>,
+    #[serde(rename = "requestParameters", default, borrow)]
+    request_parameters: Option<FastParameters<'a>>,
+    #[serde(default, borrow)]
+    resources: Option<Vec<FastResource<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct FastIdentity<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(rename = "accessKeyId", borrow)]
+    access_key: Option<Cow<'a, str>>,
+    #[serde(rename = "invokedBy", borrow)]
+    invoked_by: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionContext", borrow)]
+    session_context: Option<FastSessionContext<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastSessionContext<'a> {
+    #[serde(rename = "sessionIssuer", borrow)]
+    session_issuer: Option<FastIssuer<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastIssuer<'a> {
+    #[serde(default, borrow)]
+    arn: Loose<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastResource<'a> {
+    #[serde(rename = "ARN", default, borrow)]
+    upper: Loose<'a>,
+    #[serde(default, borrow)]
+    arn: Loose<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastParameters<'a> {
+    #[serde(rename = "bucketName", default, borrow)]
+    bucket_name: Loose<'a>,
+    #[serde(rename = "userName", default, borrow)]
+    user_name: Loose<'a>,
+    #[serde(rename = "roleName", default, borrow)]
+    role_name: Loose<'a>,
+    #[serde(rename = "secretId", default, borrow)]
+    secret_id: Loose<'a>,
+    #[serde(rename = "instanceId", default, borrow)]
+    instance_id: Loose<'a>,
+    #[serde(rename = "functionName", default, borrow)]
+    function_name: Loose<'a>,
+    #[serde(default, borrow)]
+    name: Loose<'a>,
+    #[serde(default, borrow)]
+    status: Loose<'a>,
+    #[serde(rename = "accessKeyId", default, borrow)]
+    access_key: Loose<'a>,
+    #[serde(rename = "instancesSet", borrow)]
+    instances: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The fast path for one JSON-lines record: `None` when it is not a plain CloudTrail record
+/// this path can read (the caller then uses [`to_event`], which has the final word).
+pub fn fast_event(line: &[u8], raw: RawRef) -> Option<Event> {
+    let record: FastRecord = serde_json::from_slice(line).ok()?;
+    record.event_source.as_ref()?;
+    record.event_name.as_ref()?;
+    let identity = record.user_identity.as_ref();
+    let params = record.request_parameters.as_ref();
+    let resource = fast_resource(&record)?;
+    let fields = Fields {
+        time: match (&record.event_time, &record.timestamp) {
+            (Some(t), _) => Some(("eventTime", t)),
+            (None, Some(t)) => Some(("@timestamp", t)),
+            (None, None) => None,
+        },
+        source: record.event_source.as_deref(),
+        name: record.event_name.as_deref(),
+        event_id: record.event_id.as_deref(),
+        identity_type: identity.and_then(|i| i.kind.as_deref()),
+        arn: identity.and_then(|i| i.arn.as_deref()),
+        issuer: identity
+            .and_then(|i| i.session_context.as_ref())
+            .and_then(|c| c.session_issuer.as_ref())
+            .and_then(|i| i.arn.text()),
+        access_key: identity.and_then(|i| i.access_key.as_deref()),
+        invoked_by: identity.and_then(|i| i.invoked_by.as_deref()),
+        source_ip: record.source_ip.as_deref(),
+        user_agent: record.user_agent.as_deref(),
+        error: record.error_code.as_deref(),
+        read_only: match &record.read_only {
+            Loose::Text(s) => text_flag(s),
+            Loose::Bool(b) => Some(*b),
+            _ => None,
+        },
+        resource,
+        revoked_key: params.and_then(|p| {
+            if p.status.text().is_some_and(|s| s != "Inactive") {
+                return None;
+            }
+            p.access_key.text().filter(|s| !s.is_empty())
+        }),
+    };
+    fields.build(raw).ok()
+}
+
+/// `resource()` on the fast fields; `None` when the instance set must be parsed and cannot be
+/// (the slow path then decides).
+fn fast_resource<'a>(record: &'a FastRecord<'a>) -> Option<Option<Cow<'a, str>>> {
+    if let Some(resources) = &record.resources {
+        let arn = resources.iter().find_map(|r| {
+            let value = if r.upper.present() { &r.upper } else { &r.arn };
+            value.text().filter(|s| !s.is_empty())
+        });
+        if let Some(arn) = arn {
+            return Some(Some(Cow::Borrowed(arn)));
+        }
+    }
+    let Some(p) = &record.request_parameters else { return Some(None) };
+    let named = [&p.bucket_name, &p.user_name, &p.role_name, &p.secret_id, &p.instance_id, &p.function_name, &p.name];
+    if let Some(v) = named.iter().find_map(|v| v.text().filter(|s| !s.is_empty())) {
+        return Some(Some(Cow::Borrowed(v)));
+    }
+    match p.instances {
+        None => Some(None),
+        Some(raw) => {
+            let value: Value = serde_json::from_str(raw.get()).ok()?;
+            Some(first_instance(&value).map(Cow::Owned))
+        }
+    }
 }

@@ -2,5 +2,13 @@
 //! [`keywatch_model::event::Event`]s, and detectors that learn how each credential normally
 //! behaves and flag what a stolen one does.
 
+pub mod atlassian;
+pub mod blocklist;
 pub mod cloudtrail;
 pub mod detect;
+pub mod enrich;
+pub mod github;
+pub mod google;
+pub mod mapped;
+pub mod okta;
+pub mod read;

@@ -3,7 +3,7 @@
 //! privilege changes, and a deleted key used again.
 
 use keywatch_activity::detect::{client_family, detect, network_of, Options};
-use keywatch_model::event::{Event, Outcome, RawRef};
+use keywatch_model::event::{Category, Event, Outcome, RawRef};
 use std::collections::HashMap;
 
 const T0: i64 = 1_688_990_000;
@@ -24,7 +24,19 @@ fn event(n: u64, t: i64, key: &str, ip: &str, ua: &str, action: &str) -> Event {
         outcome: Outcome::Success,
         error: None,
         read_only: Some(true),
+        category: category(action),
         raw: RawRef { file: "t.json".into(), line: 0, record: n },
+    }
+}
+
+/// What the CloudTrail reader says these operations are.
+fn category(action: &str) -> Option<Category> {
+    match action {
+        "GetPasswordData" | "GetSecretValue" => Some(Category::SecretRead),
+        "AttachUserPolicy" => Some(Category::PrivilegeChange),
+        "StopLogging" => Some(Category::DefenceEvasion),
+        "ModifySnapshotAttribute" => Some(Category::ExposureChange),
+        _ => None,
     }
 }
 
@@ -45,7 +57,7 @@ fn stolen_session() -> Vec<Event> {
 fn session_credentials_used_from_a_new_network_with_a_new_client() {
     let mut events = stolen_session();
     let alerts = detect(&mut events, &Options::default());
-    let kinds: Vec<&str> = alerts.iter().map(|a| a.kind).collect();
+    let kinds: Vec<&str> = alerts.iter().map(|a| a.kind.as_str()).collect();
     assert!(kinds.contains(&"new_network") && kinds.contains(&"new_user_agent"), "{kinds:?}");
     let network = alerts.iter().find(|a| a.kind == "new_network").unwrap();
     assert_eq!(network.source_ips, ["192.168.10.20"]);
@@ -150,7 +162,7 @@ fn privilege_changes_and_use_after_revocation() {
     let change = alerts.iter().find(|a| a.kind == "privilege_change").unwrap();
     assert_eq!(change.evidence, ["ev-500"], "a denied attempt changed nothing");
     let after = alerts.iter().find(|a| a.kind == "use_after_revocation").unwrap();
-    assert_eq!((after.severity, after.evidence.as_slice()), ("critical", &["ev-600".to_string()][..]));
+    assert_eq!((after.severity.as_str(), after.evidence.as_slice()), ("critical", &["ev-600".to_string()][..]));
     assert_eq!(alerts[0].kind, "use_after_revocation", "most severe first");
     // Ids are stable from run to run.
     let again = detect(&mut stolen_session(), &Options::default());
@@ -184,7 +196,7 @@ fn instance_role_sessions_are_tracked_by_session_and_watched_for_copies() {
     events.push(laptop);
     let alerts = detect(&mut events, &Options::default());
     let copy = alerts.iter().find(|a| a.kind == "concurrent_networks").expect("two places at once");
-    assert_eq!((copy.severity, copy.credential.as_str()), ("high", session), "another client too, tracked by session");
+    assert_eq!((copy.severity.as_str(), copy.credential.as_str()), ("high", session), "another client too, tracked by session");
     assert!(copy.source_ips.contains(&"192.168.10.20".to_string()));
     let off = alerts.iter().find(|a| a.kind == "instance_credentials_off_instance").expect("desktop client");
     assert_eq!(off.evidence, ["ev-4"]);

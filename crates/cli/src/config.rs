@@ -17,6 +17,29 @@ pub struct Config {
     pub inventory: keywatch_inventory::sync::SyncConfig,
     #[serde(default)]
     pub vendors: VendorsConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+}
+
+/// `[detect]`: what `keywatch detect` and `keywatch ingest` read besides the logs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// MaxMind-format .mmdb files (GeoLite2, DB-IP lite, ipinfo lite) or ASN range CSVs, for
+    /// ASN, organisation, country and hosting; relative to the config file.
+    #[serde(default)]
+    pub ip_databases: Vec<PathBuf>,
+    /// Field-mapping files for other JSON-lines sources; relative to the config file.
+    #[serde(default)]
+    pub mappings: Vec<PathBuf>,
+    /// Known automation networks: CIDRs (`52.94.0.0/16`), addresses, or `AS16509`.
+    #[serde(default)]
+    pub allow_networks: Vec<String>,
+    /// Known automation clients: case-insensitive substrings of the user agent.
+    #[serde(default)]
+    pub allow_user_agents: Vec<String>,
+    /// Events per credential that form its baseline when no training window is given.
+    pub baseline_events: Option<u64>,
 }
 
 /// `[vendors]`: the team's own vendor catalogue files, read after the built-in one.
@@ -67,6 +90,11 @@ impl Config {
             }
         }
         for file in &mut config.vendors.catalogue {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        for file in config.detect.ip_databases.iter_mut().chain(&mut config.detect.mappings) {
             if file.is_relative() {
                 *file = base.join(&*file);
             }

@@ -4,6 +4,7 @@
 mod config;
 mod detect_cmd;
 mod har_cmd;
+mod ingest_cmd;
 mod inventory_cmd;
 mod output;
 mod rules_cmd;
@@ -100,10 +101,13 @@ pub enum Command {
     /// Vendors: the catalogue, and what one vendor could reach (`vendor exposure NAME`)
     #[command(subcommand)]
     Vendor(vendor_cmd::VendorCommand),
-    /// Find what stolen machine credentials do in audit logs (AWS CloudTrail): new IPs,
+    /// Find what stolen machine credentials do in audit logs (AWS, Okta, GitHub, Atlassian,
+    /// Google Workspace, mapped sources): new IPs,
     /// networks and clients against each credential's baseline, bursts, enumeration,
     /// privilege changes, use after revocation
     Detect(detect_cmd::DetectArgs),
+    /// Store audit-log events, baselines and alerts (`--follow` for a growing file or stdin)
+    Ingest(ingest_cmd::IngestArgs),
 }
 
 /// Output formats of the shared CLI contract.
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Inventory(cmd) => inventory_cmd::run(&cli.global, cmd),
         Command::Vendor(cmd) => vendor_cmd::run(&cli.global, cmd),
         Command::Detect(args) => detect_cmd::run(&cli.global, args),
+        Command::Ingest(args) => ingest_cmd::run(&cli.global, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

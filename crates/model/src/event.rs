@@ -11,6 +11,26 @@ pub enum Outcome {
     Failure,
 }
 
+/// What an action means for security, as the reader that knows the platform's vocabulary
+/// classifies it. Detectors decide what to make of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// More power or a new way in: added to an admin group, policy attached, new key, new
+    /// OAuth grant, new user or role.
+    PrivilegeChange,
+    /// A stored secret read or listed (`GetSecretValue`, `ListSecrets`, a vault read).
+    SecretRead,
+    /// Audit logging, flow logs or guardrails weakened.
+    DefenceEvasion,
+    /// Data or access handed beyond the organisation: snapshot sharing, public bucket
+    /// policies, opened firewalls, a repository made public.
+    ExposureChange,
+    /// A credential revoked, deleted or deactivated; `Event::resource` is that credential's id
+    /// as other events name it (access key id, token id, hashed token, client id).
+    Revocation,
+}
+
 /// Where an event came from: the file and its line (1-based) or record number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RawRef {
@@ -49,5 +69,6 @@ pub struct Event {
     /// The error code of a failed call (`AccessDenied`).
     pub error: Option<String>,
     pub read_only: Option<bool>,
+    pub category: Option<Category>,
     pub raw: RawRef,
 }

@@ -30,6 +30,7 @@ macro_rules! credential_columns {
 /// How many columns `credential_columns!` selects: where columns a query appends begin.
 pub(crate) const CREDENTIAL_COLUMNS: usize = 21;
 
+pub mod activity;
 mod merge;
 pub mod relations;
 
@@ -60,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_relations.sql"),
         fill: Some(relations::rebuild),
     },
+    Migration { name: "0005_activity", sql: include_str!("../migrations/0005_activity.sql"), fill: None },
 ];
 
 /// A vendor link proposed by the caller's attribution.
@@ -180,9 +182,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").context("cannot enable WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // An import runs about thirty distinct statements per record; with rusqlite's default
-        // of 16 cached, they evicted each other and every one was compiled again per record.
-        conn.set_prepared_statement_cache_capacity(64);
         // An import uses a few dozen distinct statements per record; the default cache of 16
         // would re-prepare them for every record.
         conn.set_prepared_statement_cache_capacity(64);

@@ -1,0 +1,709 @@
+//! Finds the records in a log file of any supported platform and turns each into an
+//! [`Event`]: AWS CloudTrail, Okta System Log, GitHub audit log, Atlassian (organization
+//! events, Confluence and Jira audit), Google Workspace Reports, and any JSON-lines source
+//! described by a [`Mapping`].
+//!
+//! A file is recognised by its content, never its name: gzip by its magic bytes, then JSON
+//! lines (the first line is a whole JSON value) or one JSON document (a top-level array, or an
+//! object holding the records under `Records`, `Events`, `items`, `data`, `results` or
+//! `records`, or a single record). Documents are streamed element by element and lines line
+//! by line; neither is loaded whole. Each record's platform is recognised from its fields.
+//!
+//! A reader thread splits the input into batches of records, worker threads parse them, and
+//! the calling thread hands the results to the [`Sink`] in input order. A bad record is
+//! reported with its file, line and record number, and the rest is read; a cut-off file keeps
+//! what came before the cut.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use anyhow::{anyhow, Context as _};
+use keywatch_model::event::{Event, RawRef};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::mapped::Mapping;
+use crate::{atlassian, cloudtrail, github, google, okta};
+
+/// The longest JSON line accepted.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+/// Records are handed to the parsing threads in batches of about this many bytes.
+const BATCH_BYTES: usize = 1024 * 1024;
+/// Keys under which a JSON document holds its records.
+const WRAPPERS: [&str; 6] = ["Records", "Events", "items", "data", "results", "records"];
+/// How deep arrays and wrappers may nest inside one line.
+const MAX_NESTING: u32 = 3;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    pub events: u64,
+    pub errors: u64,
+    /// Bytes read from the file (compressed, for gzip).
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub file: String,
+    /// 1-based line of a JSON-lines file; 0 inside a JSON document.
+    pub line: u64,
+    /// Position of the record in its file, from 1; 0 when the problem is not one record's.
+    pub record: u64,
+    pub message: String,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if self.record > 0 {
+            write!(f, " (record {})", self.record)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where the events and the problems go.
+pub trait Sink {
+    /// One event, with how many bytes of the file had been read when its batch was cut (for
+    /// "the first fraction of the input").
+    fn event(&mut self, event: Event, position: u64);
+    fn error(&mut self, error: ReadError);
+}
+
+impl<F: FnMut(Event), G: FnMut(ReadError)> Sink for (F, G) {
+    fn event(&mut self, event: Event, _position: u64) {
+        (self.0)(event)
+    }
+    fn error(&mut self, error: ReadError) {
+        (self.1)(error)
+    }
+}
+
+/// The formats besides the built-in ones: field mappings for other JSON-lines sources.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub mappings: Vec<Mapping>,
+}
+
+/// A record format, as recognised from a record's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    CloudTrail,
+    Okta,
+    GitHub,
+    Atlassian,
+    Google,
+    Mapped(usize),
+}
+
+/// Reads one file, plain or gzip.
+pub fn read_file(path: &Path, sources: &Sources, sink: &mut dyn Sink) -> anyhow::Result<ReadStats> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    read(file, &path.display().to_string(), sources, sink)
+}
+
+/// Reads from any reader, `display` naming it in errors.
+pub fn read(
+    input: impl Read + Send,
+    display: &str,
+    sources: &Sources,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<ReadStats> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    std::thread::scope(|scope| {
+        let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<Parsed>(workers * 2);
+        let producer = scope.spawn(move || split(input, display, batch_tx));
+        for _ in 0..workers {
+            let (batch_rx, done_tx) = (batch_rx.clone(), done_tx.clone());
+            scope.spawn(move || {
+                let mut parser = Parser::new(sources, display);
+                for batch in batch_rx {
+                    let outs = parser.batch(&batch);
+                    let parsed = Parsed { seq: batch.seq, outs, position: batch.position };
+                    if done_tx.send(parsed).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((batch_rx, done_tx));
+
+        let mut delivery = Delivery { display, sink, records: 0, events: 0, errors: 0 };
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for parsed in done_rx {
+            pending.insert(parsed.seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                delivery.deliver(parsed);
+                next += 1;
+            }
+        }
+        let split = producer.join().map_err(|_| anyhow!("{display}: reader thread panicked"))??;
+        if let Some((line, message)) = split.fatal {
+            if delivery.records == 0 {
+                return Err(anyhow!("{display}: {message}"));
+            }
+            delivery.problem(line, delivery.records + 1, format!("{message}; rest of the file skipped"));
+        }
+        Ok(ReadStats { events: delivery.events, errors: delivery.errors, bytes: split.bytes })
+    })
+}
+
+/// Records of one batch: their bytes, one after another.
+struct Batch {
+    seq: u64,
+    data: Vec<u8>,
+    items: Vec<Item>,
+    /// Input bytes read when the batch was cut.
+    position: u64,
+}
+
+struct Item {
+    start: usize,
+    end: usize,
+    line: u64,
+    /// A record that cannot be parsed at all (an overlong line), with why.
+    problem: Option<String>,
+}
+
+struct Parsed {
+    seq: u64,
+    outs: Vec<Out>,
+    position: u64,
+}
+
+enum Out {
+    Event(Box<Event>),
+    Error { line: u64, message: String },
+}
+
+/// Hands parsed records to the sink in order, numbering them.
+struct Delivery<'a, 's> {
+    display: &'a str,
+    sink: &'s mut dyn Sink,
+    records: u64,
+    events: u64,
+    errors: u64,
+}
+
+impl Delivery<'_, '_> {
+    fn deliver(&mut self, parsed: Parsed) {
+        for out in parsed.outs {
+            self.records += 1;
+            match out {
+                Out::Event(mut event) => {
+                    event.raw.record = self.records;
+                    self.events += 1;
+                    self.sink.event(*event, parsed.position);
+                }
+                Out::Error { line, message } => self.problem(line, self.records, message),
+            }
+        }
+    }
+
+    fn problem(&mut self, line: u64, record: u64, message: String) {
+        self.errors += 1;
+        self.sink.error(ReadError { file: self.display.to_string(), line, record, message });
+    }
+}
+
+/// What the reader thread ends with.
+struct Split {
+    bytes: u64,
+    /// A problem that ended the file early: line and message.
+    fatal: Option<(u64, String)>,
+}
+
+struct Counting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Cuts batches and sends them to the workers.
+struct Batcher {
+    tx: crossbeam_channel::Sender<Batch>,
+    count: Rc<Cell<u64>>,
+    batch: Batch,
+    /// The workers are gone: stop reading.
+    closed: bool,
+}
+
+impl Batcher {
+    fn push(&mut self, record: &[u8], line: u64) {
+        let start = self.batch.data.len();
+        self.batch.data.extend_from_slice(record);
+        self.batch.items.push(Item { start, end: self.batch.data.len(), line, problem: None });
+        self.maybe_flush();
+    }
+
+    fn problem(&mut self, line: u64, message: String) {
+        let at = self.batch.data.len();
+        self.batch.items.push(Item { start: at, end: at, line, problem: Some(message) });
+        self.maybe_flush();
+    }
+
+    fn maybe_flush(&mut self) {
+        if self.batch.data.len() >= BATCH_BYTES || self.batch.items.len() >= 8192 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.items.is_empty() {
+            return;
+        }
+        let seq = self.batch.seq;
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch { seq: seq + 1, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new(), position: 0 },
+        );
+        let batch = Batch { position: self.count.get(), ..batch };
+        if self.tx.send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+}
+
+/// The reader thread: decompresses, tells lines from a document, and cuts batches.
+fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) -> anyhow::Result<Split> {
+    let count = Rc::new(Cell::new(0u64));
+    let mut raw = BufReader::with_capacity(256 * 1024, Counting { inner: input, count: count.clone() });
+    let head = raw.fill_buf().with_context(|| format!("{display}: read error"))?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn BufRead + '_> = if gzip {
+        Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(raw)
+    };
+    let mut batcher = Batcher {
+        tx,
+        count: count.clone(),
+        batch: Batch { seq: 0, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new(), position: 0 },
+        closed: false,
+    };
+    let read_error = |e: std::io::Error| format!("read error{}: {e}", if gzip { " (gzip)" } else { "" });
+
+    // The first line that is not blank, up to 64 KiB, tells the layout.
+    let mut head = Vec::new();
+    let mut lines_before = 0u64;
+    loop {
+        head.clear();
+        match (&mut reader).take(64 * 1024).read_until(b'\n', &mut head) {
+            Ok(0) => return Ok(Split { bytes: count.get(), fatal: None }),
+            Ok(_) => {}
+            Err(e) => return Ok(Split { bytes: count.get(), fatal: Some((lines_before + 1, read_error(e))) }),
+        }
+        if lines_before == 0 && head.starts_with(&[0xef, 0xbb, 0xbf]) {
+            head.drain(..3);
+        }
+        if !head.trim_ascii().is_empty() {
+            break;
+        }
+        lines_before += 1;
+    }
+    let text = head.trim_ascii_start();
+    let document = match text.first() {
+        Some(b'[') => true,
+        Some(b'{') => {
+            let wrapper = first_key(&text[1..]).is_some_and(|k| WRAPPERS.iter().any(|w| w.as_bytes() == k));
+            wrapper || {
+                if head.last() != Some(&b'\n') {
+                    // A first line longer than the look-ahead: read the rest of it.
+                    let _ = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut head);
+                }
+                serde_json::from_slice::<IgnoredAny>(head.trim_ascii()).is_err()
+            }
+        }
+        _ => {
+            let what = if head.contains(&0) { "binary data" } else { "text that is not JSON" };
+            return Err(anyhow!("{display}: not a JSON log ({what}; expected JSON lines or a JSON document)"));
+        }
+    };
+    let rest = Cursor::new(head).chain(reader);
+    let fatal = if document {
+        split_documents(rest, &mut batcher)
+    } else {
+        split_lines(rest, lines_before, &mut batcher).map_err(|(line, e)| (line, read_error(e))).err()
+    };
+    batcher.flush();
+    Ok(Split { bytes: count.get(), fatal })
+}
+
+/// The first key of an object whose `{` was just passed, when it is in `text`.
+fn first_key(text: &[u8]) -> Option<&[u8]> {
+    let i = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = text[i..].strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}
+
+fn split_lines(mut reader: impl BufRead, mut line: u64, batcher: &mut Batcher) -> Result<(), (u64, std::io::Error)> {
+    let mut buf = Vec::new();
+    while !batcher.closed {
+        buf.clear();
+        let n = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).map_err(|e| (line + 1, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+            batcher.problem(line, format!("line longer than {MAX_LINE} bytes"));
+            skip_line(&mut reader).map_err(|e| (line, e))?;
+            continue;
+        }
+        let text = buf.trim_ascii();
+        if !text.is_empty() {
+            batcher.push(text, line);
+        }
+    }
+    Ok(())
+}
+
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            reader.consume(pos + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+/// Streams one or more concatenated JSON documents; returns the problem that ended them.
+fn split_documents(reader: impl BufRead, batcher: &mut Batcher) -> Option<(u64, String)> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    loop {
+        if let Err(e) = (Document { batcher: &mut *batcher }).deserialize(&mut de) {
+            if batcher.closed {
+                return None;
+            }
+            let what = if e.is_io() { "read error" } else { "invalid or truncated JSON" };
+            return Some((e.line() as u64, format!("{what}: {e}")));
+        }
+        match de.end() {
+            Ok(()) => return None,
+            Err(e) if e.is_io() => return Some((e.line() as u64, format!("read error: {e}"))),
+            // Another document follows (concatenated lookup-events pages).
+            Err(_) => {}
+        }
+    }
+}
+
+/// A top-level JSON document: an array of records, an object with records under a wrapper
+/// key, or one record.
+struct Document<'b> {
+    batcher: &'b mut Batcher,
+}
+
+impl<'de> DeserializeSeed<'de> for Document<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of records or an object")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        stream_records(self.batcher, seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut fields = Map::new();
+        let mut streamed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if WRAPPERS.contains(&key.as_str()) {
+                if let Some(value) = map.next_value_seed(Wrapped { batcher: &mut *self.batcher })? {
+                    fields.insert(key, value);
+                } else {
+                    streamed = true;
+                }
+            } else {
+                fields.insert(key, map.next_value::<Value>()?);
+            }
+        }
+        if !streamed {
+            // A single record, pretty-printed.
+            let bytes = serde_json::to_vec(&Value::Object(fields)).map_err(serde::de::Error::custom)?;
+            self.batcher.push(&bytes, 0);
+        }
+        Ok(())
+    }
+}
+
+fn stream_records<'de, A: SeqAccess<'de>>(batcher: &mut Batcher, mut seq: A) -> Result<(), A::Error> {
+    while let Some(record) = seq.next_element::<Box<RawValue>>()? {
+        batcher.push(record.get().as_bytes(), 0);
+        if batcher.closed {
+            return Err(serde::de::Error::custom("stopped"));
+        }
+    }
+    Ok(())
+}
+
+/// The value of a wrapper key: an array is streamed as records (`None`); anything else is
+/// kept as a field of the object (`Some`).
+struct Wrapped<'b> {
+    batcher: &'b mut Batcher,
+}
+
+impl<'de> DeserializeSeed<'de> for Wrapped<'_> {
+    type Value = Option<Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Wrapped<'_> {
+    type Value = Option<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        stream_records(self.batcher, seq).map(|()| None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Value::String(v.to_string())))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Value::from(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Value::Null))
+    }
+}
+
+/// Reads JSON lines one at a time as they arrive (a growing file, a pipe), for
+/// `ingest --follow`: the same formats as [`read`], without its batches.
+pub struct LineReader<'s> {
+    parser: Parser<'s>,
+    records: u64,
+}
+
+impl<'s> LineReader<'s> {
+    pub fn new(sources: &'s Sources, display: &'s str) -> Self {
+        LineReader { parser: Parser::new(sources, display), records: 0 }
+    }
+
+    /// One line (`line` is its 1-based number) into events and errors, in order.
+    pub fn line(&mut self, bytes: &[u8], line: u64) -> Vec<Result<Event, ReadError>> {
+        let text = bytes.trim_ascii();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut outs = Vec::new();
+        if text.len() > MAX_LINE {
+            outs.push(Out::Error { line, message: format!("line longer than {MAX_LINE} bytes") });
+        } else {
+            self.parser.record(text, line, &mut outs);
+        }
+        outs.into_iter()
+            .map(|out| {
+                self.records += 1;
+                match out {
+                    Out::Event(mut e) => {
+                        e.raw.record = self.records;
+                        Ok(*e)
+                    }
+                    Out::Error { line, message } => Err(ReadError {
+                        file: self.parser.display.to_string(),
+                        line,
+                        record: self.records,
+                        message,
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Turns records into events; one per worker thread, remembering the format last seen so
+/// that a file of one platform is recognised once, not per record.
+struct Parser<'s> {
+    sources: &'s Sources,
+    display: &'s str,
+    last: Option<Format>,
+}
+
+impl<'s> Parser<'s> {
+    fn new(sources: &'s Sources, display: &'s str) -> Self {
+        Parser { sources, display, last: None }
+    }
+
+    fn batch(&mut self, batch: &Batch) -> Vec<Out> {
+        let mut outs = Vec::with_capacity(batch.items.len());
+        for item in &batch.items {
+            match &item.problem {
+                Some(message) => outs.push(Out::Error { line: item.line, message: message.clone() }),
+                None => self.record(&batch.data[item.start..item.end], item.line, &mut outs),
+            }
+        }
+        outs
+    }
+
+    fn raw(&self, line: u64) -> RawRef {
+        RawRef { file: self.display.to_string(), line, record: 0 }
+    }
+
+    fn record(&mut self, bytes: &[u8], line: u64, outs: &mut Vec<Out>) {
+        if matches!(self.last, None | Some(Format::CloudTrail)) {
+            if let Some(event) = cloudtrail::fast_event(bytes, self.raw(line)) {
+                self.last = Some(Format::CloudTrail);
+                outs.push(Out::Event(Box::new(event)));
+                return;
+            }
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => self.value(&value, line, 0, outs),
+            Err(e) => outs.push(Out::Error { line, message: format!("invalid JSON: {e}") }),
+        }
+    }
+
+    fn value(&mut self, value: &Value, line: u64, depth: u32, outs: &mut Vec<Out>) {
+        let map = match value {
+            Value::Object(map) => map,
+            Value::Array(items) if depth < MAX_NESTING => {
+                for item in items {
+                    self.value(item, line, depth + 1, outs);
+                }
+                return;
+            }
+            other => {
+                let message = format!("record is not a JSON object ({})", type_name(other));
+                outs.push(Out::Error { line, message });
+                return;
+            }
+        };
+        if let Some(inner) = map.get("CloudTrailEvent") {
+            // An element of `aws cloudtrail lookup-events`.
+            let result = match inner {
+                Value::String(text) => serde_json::from_str::<Value>(text)
+                    .map_err(|e| format!("CloudTrailEvent is not valid JSON: {e}"))
+                    .and_then(|inner| cloudtrail::to_event(&inner, self.raw(line))),
+                Value::Object(_) => cloudtrail::to_event(inner, self.raw(line)),
+                _ => Err("CloudTrailEvent is not a string".into()),
+            };
+            self.last = Some(Format::CloudTrail);
+            outs.push(out(result, line));
+            return;
+        }
+        if let Some(format) = self.recognise(map) {
+            self.last = Some(format);
+            if let Format::Mapped(i) = format {
+                // A record the mapping says to pass over (the response line of a request).
+                if self.sources.mappings[i].skips(value) {
+                    return;
+                }
+            }
+            let result = self.convert(format, value, line);
+            outs.push(out(result, line));
+            return;
+        }
+        if depth < MAX_NESTING {
+            // A page of records on one line, a single event wrapped in `data` (Atlassian's
+            // get-event), or an Okta event hook's `data.events`.
+            let inner = WRAPPERS.iter().chain(&["events"]).find_map(|w| match map.get(*w) {
+                Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v),
+                _ => None,
+            });
+            if let Some(inner) = inner {
+                self.value(inner, line, depth + 1, outs);
+                return;
+            }
+        }
+        // Not recognisable: in a file of one format, that format says what is missing.
+        let result = match self.last {
+            Some(format) => self.convert(format, value, line),
+            None => Err(
+                "unrecognised record: not AWS CloudTrail, Okta, GitHub, Atlassian, Google Workspace, \
+                 or a configured mapping"
+                    .into(),
+            ),
+        };
+        outs.push(out(result, line));
+    }
+
+    fn recognise(&self, map: &Map<String, Value>) -> Option<Format> {
+        let sources = self.sources;
+        let fits = |format: Format| match format {
+            Format::CloudTrail => cloudtrail::recognise(map),
+            Format::Okta => okta::recognise(map),
+            Format::GitHub => github::recognise(map),
+            Format::Atlassian => atlassian::recognise(map),
+            Format::Google => google::recognise(map),
+            Format::Mapped(i) => sources.mappings[i].recognise(map),
+        };
+        if let Some(last) = self.last.filter(|f| fits(*f)) {
+            return Some(last);
+        }
+        let builtin = [Format::CloudTrail, Format::Okta, Format::GitHub, Format::Atlassian, Format::Google];
+        builtin.into_iter().chain((0..sources.mappings.len()).map(Format::Mapped)).find(|f| fits(*f))
+    }
+
+    fn convert(&self, format: Format, value: &Value, line: u64) -> Result<Event, String> {
+        let raw = self.raw(line);
+        match format {
+            Format::CloudTrail => cloudtrail::to_event(value, raw),
+            Format::Okta => okta::to_event(value, raw),
+            Format::GitHub => github::to_event(value, raw),
+            Format::Atlassian => atlassian::to_event(value, raw),
+            Format::Google => google::to_event(value, raw),
+            Format::Mapped(i) => self.sources.mappings[i].to_event(value, raw),
+        }
+    }
+}
+
+fn out(result: Result<Event, String>, line: u64) -> Out {
+    match result {
+        Ok(event) => Out::Event(Box::new(event)),
+        Err(message) => Out::Error { line, message },
+    }
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
