@@ -19,6 +19,10 @@ use keywatch_model::event::{Category, Event, Outcome};
 use keywatch_model::time::rfc3339_utc;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// Maps keyed by log content: foldhash is several times faster than SipHash and still seeded
+/// at random, so crafted keys cannot force collisions.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -261,9 +265,11 @@ struct Credential {
     secret_reads: VecDeque<Seen>,
     /// Reads in the window: time and a hash of action and resource, with a count per hash.
     reads: VecDeque<(i64, u64)>,
-    read_counts: HashMap<u64, u32>,
+    read_counts: FastMap<u64, u32>,
     /// Recent places: time, network, client family.
     places: VecDeque<(i64, Rc<str>, Option<Rc<str>>)>,
+    /// Seen since [`Detector::take_touched_baselines`] was last called.
+    touched: bool,
 }
 
 struct Draft {
@@ -286,16 +292,14 @@ type AlertKey = (&'static str, String, String);
 pub struct Detector<'a> {
     options: Options,
     enricher: Option<&'a Enricher>,
-    credentials: HashMap<String, Credential>,
+    credentials: FastMap<String, Credential>,
     /// Credentials that the logs themselves show revoked, with when.
-    revoked_in_logs: HashMap<String, i64>,
-    clients: HashMap<String, Client>,
-    places: HashMap<String, Place>,
-    alerts: HashMap<AlertKey, Draft>,
+    revoked_in_logs: FastMap<String, i64>,
+    clients: FastMap<String, Client>,
+    places: FastMap<String, Place>,
+    alerts: FastMap<AlertKey, Draft>,
     /// Alerts raised or grown since [`Detector::take_changed`] was last called.
     changed: BTreeSet<AlertKey>,
-    /// Credentials seen since [`Detector::take_touched_baselines`] was last called.
-    touched: std::collections::HashSet<String>,
     events: u64,
 }
 
@@ -304,13 +308,12 @@ impl<'a> Detector<'a> {
         Detector {
             options,
             enricher,
-            credentials: HashMap::new(),
-            revoked_in_logs: HashMap::new(),
-            clients: HashMap::new(),
-            places: HashMap::new(),
-            alerts: HashMap::new(),
+            credentials: FastMap::default(),
+            revoked_in_logs: FastMap::default(),
+            clients: FastMap::default(),
+            places: FastMap::default(),
+            alerts: FastMap::default(),
             changed: BTreeSet::new(),
-            touched: std::collections::HashSet::new(),
             events: 0,
         }
     }
@@ -371,13 +374,11 @@ impl<'a> Detector<'a> {
             };
             self.credentials.insert(key.to_string(), Credential { baseline, ..Credential::default() });
         }
-        if !self.touched.contains(key) {
-            self.touched.insert(key.to_string());
-        }
         let client = e.user_agent.as_deref().map(|ua| self.client(ua));
         let place = e.source_ip.as_deref().map(|ip| self.place(ip));
         let Detector { options, credentials, alerts, changed, revoked_in_logs, clients, places, .. } = self;
         let credential = credentials.get_mut(key).expect("inserted above");
+        credential.touched = true;
         let client = client.map(|ua| &clients[ua]);
         let place = place.map(|ip| &places[ip]);
         let mut gather = Gather { alerts, changed, e, key };
@@ -603,8 +604,13 @@ impl<'a> Detector<'a> {
     /// The baselines of the credentials seen since the last call (for `--follow`, which saves
     /// them as it goes).
     pub fn take_touched_baselines(&mut self) -> Vec<(String, Baseline)> {
-        let touched = std::mem::take(&mut self.touched);
-        touched.into_iter().filter_map(|k| self.credentials.get(&k).map(|c| (k, c.baseline.clone()))).collect()
+        let touched = self.credentials.iter_mut().filter(|(_, c)| c.touched);
+        touched
+            .map(|(k, c)| {
+                c.touched = false;
+                (k.clone(), c.baseline.clone())
+            })
+            .collect()
     }
 
     /// The alerts, most severe first, and every credential's baseline.
@@ -725,7 +731,7 @@ fn operation(e: &Event) -> &str {
 
 /// Alerts being gathered for one event, one per (kind, credential, subject).
 struct Gather<'g, 'e> {
-    alerts: &'g mut HashMap<AlertKey, Draft>,
+    alerts: &'g mut FastMap<AlertKey, Draft>,
     changed: &'g mut BTreeSet<AlertKey>,
     e: &'e Event,
     key: &'e str,
