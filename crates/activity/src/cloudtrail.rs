@@ -61,6 +61,11 @@ struct Fields<'a> {
     resource: Option<Cow<'a, str>>,
     /// `requestParameters.accessKeyId` unless `status` says the key stays active.
     revoked_key: Option<&'a str>,
+    /// `responseElements.ConsoleLogin` (`Success`, `Failure`): a failed console sign-in has no
+    /// `errorCode`.
+    console_login: Option<&'a str>,
+    /// `additionalEventData.MFAUsed` (`Yes`, `No`).
+    mfa_used: Option<&'a str>,
 }
 
 fn nonempty_str(s: Option<&str>) -> Option<&str> {
@@ -88,8 +93,13 @@ impl Fields<'_> {
             let ua = ua.trim();
             ua.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(ua)
         }));
-        let error = nonempty_str(self.error).map(str::to_string);
-        let category = category(name, self.revoked_key.is_some());
+        let failed_login = self.console_login == Some("Failure");
+        let error = nonempty_str(self.error).or(failed_login.then_some("ConsoleLoginFailure")).map(str::to_string);
+        let category = if name == "ConsoleLogin" && self.mfa_used == Some("No") {
+            Some(Category::LoginWithoutMfa)
+        } else {
+            category(name, self.revoked_key.is_some())
+        };
         let resource = if category == Some(Category::Revocation) {
             self.revoked_key.map(str::to_string)
         } else {
@@ -149,6 +159,8 @@ pub fn to_event(value: &Value, raw: RawRef) -> Result<Event, String> {
         source_ip: opt_str(map, "sourceIPAddress", "")?,
         user_agent: opt_str(map, "userAgent", "")?,
         error: opt_str(map, "errorCode", "")?,
+        console_login: map.get("responseElements").and_then(|r| r.get("ConsoleLogin")).and_then(Value::as_str),
+        mfa_used: map.get("additionalEventData").and_then(|a| a.get("MFAUsed")).and_then(Value::as_str),
         read_only: map.get("readOnly").and_then(flag),
         resource: resource(map).map(Cow::Owned),
         revoked_key: params.and_then(|p| revoked_key(p.get("status"), p.get("accessKeyId"))),
@@ -393,6 +405,22 @@ struct FastRecord<'a> {
     request_parameters: Option<FastParameters<'a>>,
     #[serde(default, borrow)]
     resources: Option<Vec<FastResource<'a>>>,
+    #[serde(rename = "responseElements", default, borrow)]
+    response_elements: Option<FastResponse<'a>>,
+    #[serde(rename = "additionalEventData", default, borrow)]
+    additional: Option<FastAdditional<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastResponse<'a> {
+    #[serde(rename = "ConsoleLogin", default, borrow)]
+    console_login: Loose<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastAdditional<'a> {
+    #[serde(rename = "MFAUsed", default, borrow)]
+    mfa_used: Loose<'a>,
 }
 
 #[derive(Deserialize)]
@@ -484,6 +512,8 @@ pub fn fast_event(line: &[u8], raw: RawRef) -> Option<Event> {
         source_ip: record.source_ip.as_deref(),
         user_agent: record.user_agent.as_deref(),
         error: record.error_code.as_deref(),
+        console_login: record.response_elements.as_ref().and_then(|r| r.console_login.text()),
+        mfa_used: record.additional.as_ref().and_then(|a| a.mfa_used.text()),
         read_only: match &record.read_only {
             Loose::Text(s) => text_flag(s),
             Loose::Bool(b) => Some(*b),

@@ -410,25 +410,34 @@ impl<'a> Detector<'a> {
             }
         }
 
-        if e.outcome == Outcome::Success {
-            let op = operation(e);
-            let signature = match e.category {
-                Some(Category::PrivilegeChange) => Some(("privilege_change", "a change of privileges or a new way in")),
-                Some(Category::DefenceEvasion) => Some(("defence_evasion", "weakens logging or guardrails")),
-                Some(Category::ExposureChange) => {
-                    Some(("exposure_change", "shares data or opens access beyond the organisation"))
-                }
-                _ => None,
-            };
-            if let Some((kind, what)) = signature {
-                let target = e.resource.clone();
-                gather.add(kind, op, "high", place, || {
-                    format!(
-                        "credential {key} called {op}{}: {what}",
-                        target.map(|t| format!(" (first on {t})")).unwrap_or_default()
-                    )
-                });
+        // Single actions that matter whatever the baseline. Blinding the defenders counts even
+        // when it fails: the attempt shows the intent.
+        let success = e.outcome == Outcome::Success;
+        let signature = match e.category {
+            Some(Category::PrivilegeChange) if success => {
+                Some(("privilege_change", "high", "a change of privileges or a new way in"))
             }
+            Some(Category::DefenceEvasion) if success => Some(("defence_evasion", "high", "weakens logging or guardrails")),
+            Some(Category::DefenceEvasion) => {
+                Some(("defence_evasion", "medium", "an attempt, which failed, to weaken logging or guardrails"))
+            }
+            Some(Category::ExposureChange) if success => {
+                Some(("exposure_change", "high", "shares data or opens access beyond the organisation"))
+            }
+            Some(Category::LoginWithoutMfa) if success => {
+                Some(("login_without_mfa", "medium", "an interactive sign-in with a password and no second factor"))
+            }
+            _ => None,
+        };
+        if let Some((kind, severity, what)) = signature {
+            let op = operation(e);
+            let target = e.resource.clone();
+            gather.add(kind, op, severity, place, || {
+                format!(
+                    "credential {key} called {op}{}: {what}",
+                    target.map(|t| format!(" (first on {t})")).unwrap_or_default()
+                )
+            });
         }
 
         if let Some(c) = client {
@@ -833,6 +842,7 @@ const KINDS: &[&str] = &[
     "privilege_change",
     "defence_evasion",
     "exposure_change",
+    "login_without_mfa",
     "attack_tool",
     "instance_credentials_off_instance",
     "concurrent_networks",

@@ -9,16 +9,18 @@
 //!   `start,end,asn,organisation`, where `start`/`end` are addresses (`1.0.0.0`) or integers
 //!   (`16777216`; an integer range that fits in 32 bits is IPv4), `asn` is `15169` or
 //!   `AS15169` (empty or `0`: none), the organisation is optional and may be quoted with `""`
-//!   escapes. Blank lines, `#` comments and a header line are skipped. This is the layout of
-//!   ip-location-db's `asn-ipv4.csv`/`asn-ipv6.csv` (and their `-num` variants) and of DB-IP's
-//!   ASN lite CSV. Overlapping ranges (the real files have a few) are resolved in favour of
+//!   escapes (unquoted, it is the rest of the line). Blank lines, `#` comments and a header
+//!   line are skipped. This is the layout of ip-location-db's `asn-ipv4.csv`/`asn-ipv6.csv`
+//!   (and their `-num` variants), which DB-IP's ASN lite CSV shares. Overlapping ranges (the real files have a few) are resolved in favour of
 //!   the range that starts later, which for nested ranges is the more specific one.
 //!
-//! One permissive record type decodes every MMDB layout we know; unknown fields are skipped:
+//! One lenient decoder reads every MMDB layout we know: unknown fields are skipped, and a known
+//! field holding a value of an unexpected type counts as absent rather than spoiling the
+//! record. Fields read, the first of each line that is present winning:
 //!
 //! | database | fields read |
 //! | --- | --- |
-//! | GeoLite2/GeoIP2 Country and City, DB-IP lite country/city | `country.iso_code`, else `registered_country.iso_code`; `traits.is_anonymous_proxy` |
+//! | GeoLite2/GeoIP2 Country and City, DB-IP lite country/city | `country.iso_code`, else `registered_country.iso_code`; `traits.is_anonymous_proxy` (deprecated) |
 //! | GeoLite2-ASN, DB-IP ASN lite | `autonomous_system_number`, `autonomous_system_organization` |
 //! | ip-location-db `*-country-mmdb` and its city/asn mmdbs | `country_code` (top level); `autonomous_system_*` |
 //! | ipinfo lite (and the older ipinfo `country_asn`) | `asn` (`"AS15169"`), `as_name`, `country_code` (or a two-letter `country`) |
@@ -74,7 +76,13 @@ pub struct Enricher {
 
 enum Source {
     Mmdb { path: PathBuf, reader: maxminddb::Reader<Vec<u8>> },
-    Ranges { path: PathBuf, v4: RangeTable, v6: RangeTable, orgs: Vec<Box<str>> },
+    Ranges { path: PathBuf, v4: RangeTable, v6: RangeTable, orgs: Vec<Org> },
+}
+
+/// An organisation name from a CSV, with the hosting heuristic on it worked out once.
+struct Org {
+    name: Box<str>,
+    hosting: bool,
 }
 
 impl fmt::Debug for Enricher {
@@ -117,10 +125,10 @@ impl Enricher {
     /// What the databases know about `ip`, merged. Internal addresses give the default.
     pub fn lookup(&self, ip: IpAddr) -> IpInfo {
         let ip = ip.to_canonical();
-        let mut acc = Merged::default();
         if is_local(ip) {
             return IpInfo::default();
         }
+        let mut acc = Merged::default();
         for source in &self.sources {
             match source {
                 Source::Mmdb { reader, .. } => lookup_mmdb(reader, ip, &mut acc),
@@ -130,25 +138,22 @@ impl Enricher {
                         IpAddr::V6(a) => v6.find(u128::from(a)),
                     };
                     if let Some((asn, org)) = hit {
-                        acc.asn_and_org(asn, org.map(|i| &*orgs[i as usize]));
+                        let org = org.map(|i| &orgs[i as usize]);
+                        acc.asn_and_org(asn, org.map(|o| &*o.name), org.map(|o| o.hosting));
                     }
                 }
             }
-            if acc.complete() {
-                break;
-            }
         }
-        let mut info = IpInfo {
+        let hosting = acc.hosting
+            || is_hosting_as(acc.asn, None)
+            || acc.org_hosting.unwrap_or_else(|| is_hosting_as(None, acc.as_org.as_deref()));
+        IpInfo {
             asn: acc.asn,
             as_org: acc.as_org,
             country: acc.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
-            hosting: acc.hosting,
+            hosting,
             anonymous: acc.anonymous,
-        };
-        if !info.hosting {
-            info.hosting = is_hosting_as(info.asn, info.as_org.as_deref());
         }
-        info
     }
 }
 
@@ -195,15 +200,20 @@ pub fn is_local(ip: IpAddr) -> bool {
     }
 }
 
-/// Organisation-name fragments (lower case, each starting with a letter; matched
-/// case-insensitively as substrings) of cloud and hosting providers, whose addresses are servers rather than people. A heuristic: it is
-/// incomplete, and a provider's office network would match too.
+/// Organisation-name fragments of cloud and hosting providers, whose addresses are servers
+/// rather than people; matched case-insensitively as substrings (each is lower case and
+/// starts with a letter). A heuristic: the list is incomplete, a provider's office network
+/// matches too, and fragments are chosen to avoid lookalikes (not "amazon", which Brazilian
+/// ISPs named after Amazonas share; not "azure", which is inside "Mazurek").
 pub const HOSTING_ORGS: &[&str] = &[
-    "amazon",
+    "amazon.com",
+    "amazon-",
+    "amazon data services",
+    "amazon technologies",
+    "amazon web services",
     "google cloud",
     "google-cloud",
     "microsoft",
-    "azure",
     "digitalocean",
     "ovh",
     "hetzner",
@@ -225,7 +235,7 @@ pub const HOSTING_ORGS: &[&str] = &[
     "hostinger",
     "ionos",
     "hostwinds",
-    "datacamp",
+    "datacamp limited",
     "servers.com",
     "kamatera",
     "upcloud",
@@ -289,13 +299,15 @@ pub fn is_hosting_as(asn: Option<u32>, org: Option<&str>) -> bool {
 struct Merged {
     asn: Option<u32>,
     as_org: Option<String>,
+    /// The hosting heuristic on `as_org`, when worked out in advance.
+    org_hosting: Option<bool>,
     country: Option<[u8; 2]>,
     hosting: bool,
     anonymous: bool,
 }
 
 impl Merged {
-    fn asn_and_org(&mut self, asn: Option<u32>, org: Option<&str>) {
+    fn asn_and_org(&mut self, asn: Option<u32>, org: Option<&str>, org_hosting: Option<bool>) {
         let agrees = self.asn.is_none() || asn.is_none() || self.asn == asn;
         if self.asn.is_none() {
             self.asn = asn;
@@ -303,14 +315,9 @@ impl Merged {
         if self.as_org.is_none() && agrees {
             if let Some(org) = org.map(str::trim).filter(|o| !o.is_empty()) {
                 self.as_org = Some(org.to_owned());
+                self.org_hosting = org_hosting;
             }
         }
-    }
-
-    /// Nothing a later database says could change the answer (flags aside, which only a
-    /// dedicated database sets and which we then have).
-    fn complete(&self) -> bool {
-        self.asn.is_some() && self.as_org.is_some() && self.country.is_some() && self.hosting && self.anonymous
     }
 }
 
@@ -323,71 +330,277 @@ fn lookup_mmdb(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr, acc: &mut Merged
     }
     let Ok(result) = reader.lookup(ip) else { return };
     let Ok(Some(rec)) = result.decode::<Record>() else { return };
-    let traits = rec.traits.unwrap_or_default();
-    let asn = rec.autonomous_system_number.0.or(rec.asn.0).or(traits.autonomous_system_number.0);
-    let org = rec.autonomous_system_organization.or(rec.as_name).or(traits.autonomous_system_organization);
-    acc.asn_and_org(asn, org);
+    acc.asn_and_org(rec.asn, rec.org, None);
     if acc.country.is_none() {
-        acc.country = rec.country_code.0.or(rec.country.0).or(rec.registered_country.0).or(rec.country_iso_code.0);
+        acc.country = rec.country_code.or(rec.country).or(rec.registered_country);
     }
-    let flag = |f: Option<bool>| f.unwrap_or(false);
-    acc.hosting |= flag(rec.is_hosting_provider) || flag(traits.is_hosting_provider);
-    acc.anonymous |= flag(rec.is_anonymous_vpn)
-        || flag(rec.is_tor_exit_node)
-        || flag(rec.is_public_proxy)
-        || flag(rec.is_residential_proxy)
-        || flag(traits.is_anonymous_vpn)
-        || flag(traits.is_tor_exit_node)
-        || flag(traits.is_public_proxy)
-        || flag(traits.is_residential_proxy)
-        || flag(traits.is_anonymous_proxy);
+    acc.hosting |= rec.hosting;
+    acc.anonymous |= rec.anonymous;
 }
 
-/// Every field any supported layout uses; all optional, unknown ones ignored.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Record<'a> {
-    // Country: GeoIP2 style maps, ip-location-db/ipinfo style strings.
-    country: Code,
-    registered_country: Code,
-    country_code: Code,
-    country_iso_code: Code,
-    // ASN: GeoLite2-ASN / DB-IP style, ipinfo style.
-    autonomous_system_number: Asn,
-    #[serde(borrow)]
-    autonomous_system_organization: Option<&'a str>,
-    asn: Asn,
-    #[serde(borrow)]
-    as_name: Option<&'a str>,
-    // Anonymous-IP.
-    is_anonymous_vpn: Option<bool>,
-    is_hosting_provider: Option<bool>,
-    is_public_proxy: Option<bool>,
-    is_residential_proxy: Option<bool>,
-    is_tor_exit_node: Option<bool>,
-    #[serde(borrow)]
-    traits: Option<Traits<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Traits<'a> {
-    autonomous_system_number: Asn,
-    #[serde(borrow)]
-    autonomous_system_organization: Option<&'a str>,
-    is_anonymous_proxy: Option<bool>,
-    is_anonymous_vpn: Option<bool>,
-    is_hosting_provider: Option<bool>,
-    is_public_proxy: Option<bool>,
-    is_residential_proxy: Option<bool>,
-    is_tor_exit_node: Option<bool>,
-}
-
-/// A country code: a two-letter string, or a map holding one under `iso_code`. Anything
-/// else (a country name, "ZZ" for unknown) decodes as none.
+/// The fields of any supported MMDB layout, decoded leniently: unknown keys are skipped, and
+/// a known key holding a value of an unexpected type counts as absent rather than spoiling
+/// the record. A `traits` map (GeoIP2 Enterprise) is read with the same rules and fills what
+/// the top level left open.
 #[derive(Default)]
-struct Code(Option<[u8; 2]>);
+struct Record<'a> {
+    /// `country_code`, or a two-letter `country_iso_code`.
+    country_code: Option<[u8; 2]>,
+    /// `country`: a GeoIP2 map's `iso_code`, or a two-letter string (old ipinfo).
+    country: Option<[u8; 2]>,
+    registered_country: Option<[u8; 2]>,
+    /// `autonomous_system_number` or `asn` (`15169` or `"AS15169"`).
+    asn: Option<u32>,
+    /// `autonomous_system_organization` or `as_name`.
+    org: Option<&'a str>,
+    /// `is_hosting_provider`.
+    hosting: bool,
+    /// `is_anonymous_vpn`, `is_tor_exit_node`, `is_public_proxy`, `is_residential_proxy`,
+    /// `is_anonymous_proxy` (not `is_anonymous`, which hosting alone sets).
+    anonymous: bool,
+}
 
+impl<'a> Record<'a> {
+    fn fill_from(&mut self, other: Record<'a>) {
+        self.country_code = self.country_code.or(other.country_code);
+        self.country = self.country.or(other.country);
+        self.registered_country = self.registered_country.or(other.registered_country);
+        self.asn = self.asn.or(other.asn);
+        self.org = self.org.or(other.org);
+        self.hosting |= other.hosting;
+        self.anonymous |= other.anonymous;
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Record<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Record<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an IP database record")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Record<'a>, M::Error> {
+                let mut rec = Record::default();
+                while let Some(key) = map.next_key::<Field>()? {
+                    if key == Field::Other {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    if key == Field::Traits {
+                        let traits = map.next_value::<Record<'a>>()?;
+                        rec.fill_from(traits);
+                        continue;
+                    }
+                    let value = map.next_value::<Value<'a>>()?;
+                    match key {
+                        Field::CountryCode | Field::CountryIsoCode => {
+                            rec.country_code = rec.country_code.or(value.country())
+                        }
+                        Field::Country => rec.country = rec.country.or(value.country()),
+                        Field::RegisteredCountry => rec.registered_country = rec.registered_country.or(value.country()),
+                        Field::Asn => rec.asn = rec.asn.or(value.asn()),
+                        Field::Org => rec.org = rec.org.or(value.name()),
+                        Field::Hosting => rec.hosting |= value.flag(),
+                        Field::Anonymous => rec.anonymous |= value.flag(),
+                        Field::Traits | Field::Other => {}
+                    }
+                }
+                Ok(rec)
+            }
+            // A record that is not a map (some custom database) has nothing we read.
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Record<'a>, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Record::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_u128<E: de::Error>(self, _: u128) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Record<'a>, E> {
+                Ok(Record::default())
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The keys of a record that we read.
+#[derive(PartialEq, Eq)]
+enum Field {
+    CountryCode,
+    CountryIsoCode,
+    Country,
+    RegisteredCountry,
+    Asn,
+    Org,
+    Hosting,
+    Anonymous,
+    Traits,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+                Ok(match key {
+                    "country_code" => Field::CountryCode,
+                    "country_iso_code" => Field::CountryIsoCode,
+                    "country" => Field::Country,
+                    "registered_country" => Field::RegisteredCountry,
+                    "autonomous_system_number" | "asn" => Field::Asn,
+                    "autonomous_system_organization" | "as_name" => Field::Org,
+                    "is_hosting_provider" => Field::Hosting,
+                    "is_anonymous_vpn"
+                    | "is_tor_exit_node"
+                    | "is_public_proxy"
+                    | "is_residential_proxy"
+                    | "is_anonymous_proxy" => Field::Anonymous,
+                    "traits" => Field::Traits,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The value of a field we read, whatever its type; maps are searched for `iso_code`.
+enum Value<'a> {
+    Str(&'a str),
+    Int(i128),
+    Bool(bool),
+    IsoCode(Option<[u8; 2]>),
+    Other,
+}
+
+impl<'a> Value<'a> {
+    fn country(&self) -> Option<[u8; 2]> {
+        match self {
+            Value::Str(s) => country_code_from(s),
+            Value::IsoCode(code) => *code,
+            _ => None,
+        }
+    }
+
+    fn asn(&self) -> Option<u32> {
+        match self {
+            Value::Int(n) => u32::try_from(*n).ok().filter(|&n| n != 0),
+            Value::Str(s) => parse_asn(s).flatten(),
+            _ => None,
+        }
+    }
+
+    fn name(&self) -> Option<&'a str> {
+        match self {
+            Value::Str(s) => Some(*s).filter(|s| !s.trim().is_empty()),
+            _ => None,
+        }
+    }
+
+    fn flag(&self) -> bool {
+        match self {
+            Value::Bool(b) => *b,
+            Value::Int(n) => *n != 0,
+            Value::Str(s) => s.eq_ignore_ascii_case("true") || *s == "1",
+            _ => false,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Value<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Value<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Value<'a>, E> {
+                Ok(Value::Str(s))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Value<'a>, E> {
+                Ok(Value::Other) // not borrowable: never the case for an MMDB
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Value<'a>, E> {
+                Ok(Value::Other)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value<'a>, E> {
+                Ok(Value::Int(n.into()))
+            }
+            fn visit_u128<E: de::Error>(self, n: u128) -> Result<Value<'a>, E> {
+                Ok(i128::try_from(n).map_or(Value::Other, Value::Int))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value<'a>, E> {
+                Ok(Value::Int(n.into()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value<'a>, E> {
+                Ok(Value::Other)
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value<'a>, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Value<'a>, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Value::Other)
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Value<'a>, M::Error> {
+                let mut code = None;
+                while let Some(is_iso_code) = map.next_key::<IsoCodeKey>()? {
+                    if is_iso_code.0 {
+                        code = code.or(map.next_value::<Value<'a>>()?.country());
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Value::IsoCode(code))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A key of a map inside a record: whether it is `iso_code`.
+struct IsoCodeKey(bool);
+
+impl<'de> Deserialize<'de> for IsoCodeKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IsoCodeKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<IsoCodeKey, E> {
+                Ok(IsoCodeKey(key == "iso_code"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A two-letter country code, upper-cased; anything else (a country name, "ZZ" for unknown)
+/// is none.
 fn country_code_from(s: &str) -> Option<[u8; 2]> {
     let b = s.trim().as_bytes();
     if b.len() != 2 || !b.iter().all(u8::is_ascii_alphabetic) {
@@ -397,76 +610,7 @@ fn country_code_from(s: &str) -> Option<[u8; 2]> {
     (&code != b"ZZ").then_some(code)
 }
 
-impl<'de> Deserialize<'de> for Code {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Code;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a country code or a map with iso_code")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Code, E> {
-                Ok(Code(country_code_from(s)))
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Code, M::Error> {
-                let mut code = None;
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::IsoCode => code = map.next_value::<Code>()?.0.or(code),
-                        Key::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Code(code))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Code, E> {
-                Ok(Code(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Code, E> {
-                Ok(Code(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Code, E> {
-                Ok(Code(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Code, E> {
-                Ok(Code(None))
-            }
-            fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Code, S::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Code(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Map keys inside a country map: only `iso_code` matters.
-enum Key {
-    IsoCode,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map key")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key, E> {
-                Ok(if s == "iso_code" { Key::IsoCode } else { Key::Other })
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// An AS number: an integer, or a string such as "AS15169" or "15169". Zero is none.
-#[derive(Default)]
-struct Asn(Option<u32>);
-
+/// `15169`, `AS15169` or `as15169`: `Some(Some(n))`; empty or zero: `Some(None)`; else `None`.
 fn parse_asn(s: &str) -> Option<Option<u32>> {
     let s = s.trim();
     let digits = s.strip_prefix("AS").or_else(|| s.strip_prefix("as")).unwrap_or(s);
@@ -474,28 +618,6 @@ fn parse_asn(s: &str) -> Option<Option<u32>> {
         return Some(None);
     }
     digits.parse::<u32>().ok().map(|n| (n != 0).then_some(n))
-}
-
-impl<'de> Deserialize<'de> for Asn {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Asn;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an AS number")
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Asn, E> {
-                Ok(Asn(u32::try_from(n).ok().filter(|&n| n != 0)))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Asn, E> {
-                Ok(Asn(u32::try_from(n).ok().filter(|&n| n != 0)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Asn, E> {
-                Ok(Asn(parse_asn(s).flatten()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,7 +651,7 @@ fn open_source(path: &Path) -> anyhow::Result<Source> {
 fn parse_ranges(path: &Path, text: &[u8]) -> anyhow::Result<Source> {
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
-    let mut orgs: Vec<Box<str>> = Vec::new();
+    let mut orgs: Vec<Org> = Vec::new();
     let mut org_ids: HashMap<Box<str>, u32> = HashMap::new();
     let mut fields = Vec::with_capacity(4);
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
@@ -540,7 +662,7 @@ fn parse_ranges(path: &Path, text: &[u8]) -> anyhow::Result<Source> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        split_csv(line, &mut fields)
+        split_csv(line, 4, &mut fields)
             .map_err(|e| anyhow::anyhow!("{}:{line_no}: {e}: {}", path.display(), excerpt(line)))?;
         if line_no == 1 && is_header(&fields) {
             continue;
@@ -551,7 +673,7 @@ fn parse_ranges(path: &Path, text: &[u8]) -> anyhow::Result<Source> {
             Some(&id) => id,
             None => {
                 let id = orgs.len() as u32;
-                orgs.push(name.as_ref().into());
+                orgs.push(Org { name: name.as_ref().into(), hosting: is_hosting_as(None, Some(&name)) });
                 org_ids.insert(name.as_ref().into(), id);
                 id
             }
@@ -566,7 +688,7 @@ fn parse_ranges(path: &Path, text: &[u8]) -> anyhow::Result<Source> {
     if v4.is_empty() && v6.is_empty() {
         bail!("{}: no address ranges found (expected start,end,asn,organisation lines)", path.display());
     }
-    Ok(Source::Ranges { path: path.to_owned(), v4: RangeTable::build(v4), v6: RangeTable::build(v6), orgs })
+    Ok(Source::Ranges { path: path.to_owned(), v4: RangeTable::build(v4, 32), v6: RangeTable::build(v6, 128), orgs })
 }
 
 fn excerpt(line: &str) -> String {
@@ -577,13 +699,15 @@ fn excerpt(line: &str) -> String {
     format!("{s:?}")
 }
 
-/// Splits one CSV line into `out`: comma-separated, fields optionally double-quoted with
-/// `""` for a quote. Unquoted fields are trimmed.
-fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+/// Splits one CSV line into at most `max` fields in `out`: comma-separated, optionally
+/// double-quoted with `""` for a quote. Unquoted fields are trimmed; an unquoted last field
+/// takes the rest of the line, commas and all (an organisation name nobody quoted).
+fn split_csv<'a>(line: &'a str, max: usize, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
     out.clear();
     let mut rest = line;
     loop {
         let trimmed = rest.trim_start();
+        let last = out.len() + 1 >= max;
         if let Some(quoted) = trimmed.strip_prefix('"') {
             let mut value = String::new();
             let mut chars = quoted.char_indices();
@@ -611,7 +735,7 @@ fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), Strin
                 None => return Err("text after a closing quote".into()),
             }
         } else {
-            match rest.find(',') {
+            match rest.find(',').filter(|_| !last) {
                 Some(i) => {
                     out.push(Cow::Borrowed(rest[..i].trim()));
                     rest = &rest[i + 1..];
@@ -660,13 +784,7 @@ fn parse_row<'a>(fields: &'a [Cow<'a, str>]) -> Result<Row<'a>, String> {
         return Err("range start is after its end".into());
     }
     let asn = parse_asn(&fields[2]).ok_or_else(|| format!("bad AS number {:?}", fields[2]))?;
-    // An unquoted organisation containing commas was split: the rest of the line is its name.
-    let org = match &fields[3.min(fields.len())..] {
-        [] => None,
-        [one] => Some(Cow::Borrowed(&**one)),
-        many => Some(Cow::Owned(many.join(","))),
-    };
-    let org = org.filter(|o| !o.is_empty());
+    let org = fields.get(3).map(|o| Cow::Borrowed(&**o)).filter(|o| !o.is_empty());
     Ok(Row { start, end, v6, asn, org })
 }
 
@@ -694,18 +812,40 @@ struct Range {
     org: Option<u32>,
 }
 
-/// Sorted, disjoint inclusive ranges, as parallel vectors for a cache-friendly binary search.
+/// Sorted, disjoint inclusive ranges, as parallel vectors for a cache-friendly binary search,
+/// with an index by the address's top 16 bits that narrows the search to one bucket.
 #[derive(Default)]
 struct RangeTable {
     starts: Vec<u128>,
     ends: Vec<u128>,
     values: Vec<(Option<u32>, Option<u32>)>,
+    /// `index[k]`: how many ranges start below bucket `k` (65,537 entries; empty if no ranges).
+    index: Vec<u32>,
+    /// Shift that leaves an address's top 16 bits.
+    shift: u32,
 }
 
 impl RangeTable {
     /// Sorts the ranges and makes them disjoint: where ranges overlap, the one that starts
     /// later wins for the addresses they share (a nested range beats its container).
-    fn build(mut ranges: Vec<Range>) -> RangeTable {
+    fn build(ranges: Vec<Range>, width: u32) -> RangeTable {
+        let mut table = Self::disjoint(ranges);
+        table.shift = width - 16;
+        if !table.starts.is_empty() {
+            let mut index = Vec::with_capacity(65_537);
+            let mut below = 0;
+            for bucket in 0..=65_536u128 {
+                while below < table.starts.len() && (table.starts[below] >> table.shift) < bucket {
+                    below += 1;
+                }
+                index.push(below as u32);
+            }
+            table.index = index;
+        }
+        table
+    }
+
+    fn disjoint(mut ranges: Vec<Range>) -> RangeTable {
         // By start, and a container before the ranges it contains.
         ranges.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut table = RangeTable::default();
@@ -758,7 +898,10 @@ impl RangeTable {
     }
 
     fn find(&self, addr: u128) -> Option<(Option<u32>, Option<u32>)> {
-        let i = self.starts.partition_point(|&s| s <= addr).checked_sub(1)?;
+        let bucket = (addr >> self.shift) as usize;
+        let (lo, hi) = (*self.index.get(bucket)? as usize, self.index[bucket + 1] as usize);
+        // The last range starting at or before `addr`: in this bucket, or the one before it.
+        let i = (lo + self.starts[lo..hi].partition_point(|&s| s <= addr)).checked_sub(1)?;
         (addr <= self.ends[i]).then(|| self.values[i])
     }
 }

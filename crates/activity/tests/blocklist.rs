@@ -454,6 +454,17 @@ fn generated_at_cannot_break_out_of_the_comment() {
 
 // ---- validation with the real tools, where installed ----
 
+/// The check modes still need CAP_NET_ADMIN (root, as in CI); without it the tool refuses
+/// before looking at the input, which says nothing about the ruleset.
+fn not_permitted(name: &str, stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    let refused = ["Operation not permitted", "Permission denied", "must be root"].iter().any(|m| text.contains(m));
+    if refused {
+        eprintln!("NOTE: {name} may not run here ({}): firewall syntax not validated", text.trim());
+    }
+    refused
+}
+
 fn tool_missing(name: &str, err: &std::io::Error) -> bool {
     if err.kind() == std::io::ErrorKind::NotFound {
         eprintln!("NOTE: {name} is not installed: firewall syntax not validated by {name} (apt-get install nftables iptables)");
@@ -469,7 +480,7 @@ fn nft_check(text: &str) {
     std::fs::write(file.path(), text).unwrap();
     match Command::new("nft").arg("-c").arg("-f").arg(file.path()).output() {
         Ok(out) => assert!(
-            out.status.success(),
+            out.status.success() || not_permitted("nft", &out.stderr),
             "nft -c rejected the ruleset:\n{}\n--- ruleset ---\n{text}",
             String::from_utf8_lossy(&out.stderr)
         ),
@@ -509,7 +520,7 @@ fn iptables_check(script: &str) {
         child.stdin.take().unwrap().write_all(restore.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
-            out.status.success(),
+            out.status.success() || not_permitted(&format!("{tool}-restore"), &out.stderr),
             "{tool}-restore --test rejected:\n{}\n--- input ---\n{restore}",
             String::from_utf8_lossy(&out.stderr)
         );

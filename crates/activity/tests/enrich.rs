@@ -176,7 +176,7 @@ fn csv_variants_are_read() {
     let info = e.lookup(ip("192.0.2.9"));
     assert_eq!((info.asn, info.as_org.as_deref()), (Some(64500), Some("Example \"Quoted\", Inc.")));
     let info = e.lookup(ip("198.51.100.1"));
-    assert_eq!((info.asn, info.as_org.as_deref()), (Some(64501), Some("Unquoted,With Commas")));
+    assert_eq!((info.asn, info.as_org.as_deref()), (Some(64501), Some("Unquoted, With Commas")));
     assert_eq!(e.lookup(ip("198.51.100.200")), IpInfo::default()); // ASN 0: none
     assert_eq!(e.lookup(ip("2001:db8:5::1")).asn, Some(64502));
     assert_eq!(e.lookup(ip("203.0.113.5")).as_org.as_deref(), Some("Numeric v4")); // 203.0.113.0/24
@@ -260,6 +260,9 @@ fn hosting_heuristic() {
     assert!(is_hosting_as(Some(1), Some("OVH SAS")));
     assert!(!is_hosting_as(Some(15169), Some("Google LLC")));
     assert!(!is_hosting_as(Some(3320), Some("Deutsche Telekom AG")));
+    assert!(is_hosting_as(None, Some("AMAZON-02")));
+    assert!(!is_hosting_as(None, Some("AMAZONIA TELECOMUNICACOES LTDA")));
+    assert!(!is_hosting_as(None, Some("GTnet sp.j. Tomasz Gajewski Grzegorz Mazurek")));
     assert!(!is_hosting_as(None, None));
 }
 
@@ -336,4 +339,355 @@ fn garbage_csv_line_is_an_error_naming_file_and_line() {
     }
     let path = write(dir.path(), "README.md", b"");
     assert!(open_err(&[path]).contains("no address ranges"));
+}
+
+#[test]
+fn overlapping_csv_ranges_match_a_brute_force_reference() {
+    // Random ranges inside 198.18.0.0/23; the rule: among the ranges containing an address,
+    // the one that starts last wins (for equal starts the shorter, then the later line).
+    let base = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0));
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |bound: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as u32
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..150 {
+        let mut ranges = Vec::new();
+        let mut csv = String::new();
+        for n in 0..(1 + next(12)) {
+            let start = next(512);
+            let span = if next(3) == 0 { 512 } else { 40 };
+            let end = (start + next(span)).min(511);
+            let asn = 64_512 + round * 100 + n;
+            ranges.push((start, end, asn));
+            let a = std::net::Ipv4Addr::from(base + start);
+            let b = std::net::Ipv4Addr::from(base + end);
+            csv.push_str(&format!("{a},{b},{asn}\n"));
+        }
+        let path = write(dir.path(), &format!("round{round}.csv"), csv.as_bytes());
+        let e = Enricher::open(&[path]).unwrap();
+        for offset in 0..512u32 {
+            let expected = ranges
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.0 <= offset && offset <= r.1)
+                .max_by_key(|(line, r)| (r.0, std::cmp::Reverse(r.1), *line))
+                .map(|(_, r)| r.2);
+            let got = e.lookup(IpAddr::V4((base + offset).into())).asn;
+            assert_eq!(got, expected, "round {round}, offset {offset}, ranges {ranges:?}");
+        }
+    }
+}
+
+// ---- MMDB layouts, through hand-built databases ----
+
+/// A minimal MaxMind DB writer (format 2.0, 24-bit records, an IPv6 tree with IPv4 under
+/// ::/96), enough to check that every supported record layout decodes.
+mod mmdb {
+    use serde_json::Value;
+
+    #[derive(Clone, Copy)]
+    enum Rec {
+        Empty,
+        Node(usize),
+        Data(usize),
+    }
+
+    fn size_prefix(out: &mut Vec<u8>, type_num: u8, size: usize) {
+        let (low, extra): (u8, Vec<u8>) = if size < 29 {
+            (size as u8, vec![])
+        } else if size < 29 + 256 {
+            (29, vec![(size - 29) as u8])
+        } else {
+            let n = size - 285;
+            (30, vec![(n >> 8) as u8, n as u8])
+        };
+        if type_num <= 7 {
+            out.push((type_num << 5) | low);
+        } else {
+            out.push(low);
+            out.push(type_num - 7);
+        }
+        out.extend(extra);
+    }
+
+    fn uint(out: &mut Vec<u8>, type_num: u8, n: u64) {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        size_prefix(out, type_num, 8 - skip);
+        out.extend(&bytes[skip..]);
+    }
+
+    fn encode(out: &mut Vec<u8>, value: &Value) {
+        match value {
+            Value::String(s) => {
+                size_prefix(out, 2, s.len());
+                out.extend(s.as_bytes());
+            }
+            Value::Bool(b) => size_prefix(out, 14, *b as usize),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    uint(out, if u <= u32::MAX as u64 { 6 } else { 9 }, u);
+                } else if let Some(i) = n.as_i64() {
+                    size_prefix(out, 8, 4);
+                    out.extend((i as i32).to_be_bytes());
+                } else {
+                    size_prefix(out, 3, 8);
+                    out.extend(n.as_f64().unwrap().to_be_bytes());
+                }
+            }
+            Value::Array(items) => {
+                size_prefix(out, 11, items.len());
+                items.iter().for_each(|v| encode(out, v));
+            }
+            Value::Object(map) => {
+                size_prefix(out, 7, map.len());
+                for (k, v) in map {
+                    encode(out, &Value::String(k.clone()));
+                    encode(out, v);
+                }
+            }
+            Value::Null => panic!("MMDB has no null"),
+        }
+    }
+
+    /// `networks`: CIDR and record; IPv4 networks go under ::/96.
+    pub fn build(networks: &[(&str, Value)]) -> Vec<u8> {
+        let mut nodes: Vec<[Rec; 2]> = vec![[Rec::Empty; 2]];
+        let mut data = Vec::new();
+        for (cidr, record) in networks {
+            let (addr, len) = cidr.split_once('/').unwrap();
+            let len: u32 = len.parse().unwrap();
+            let (bits, len) = match addr.parse::<std::net::IpAddr>().unwrap() {
+                std::net::IpAddr::V4(a) => (u32::from(a) as u128, len + 96),
+                std::net::IpAddr::V6(a) => (u128::from(a), len),
+            };
+            let offset = data.len();
+            encode(&mut data, record);
+            let mut node = 0;
+            for depth in 0..len {
+                let bit = ((bits >> (127 - depth)) & 1) as usize;
+                if depth == len - 1 {
+                    nodes[node][bit] = Rec::Data(offset);
+                } else {
+                    node = match nodes[node][bit] {
+                        Rec::Node(next) => next,
+                        _ => {
+                            nodes.push([Rec::Empty; 2]);
+                            let next = nodes.len() - 1;
+                            nodes[node][bit] = Rec::Node(next);
+                            next
+                        }
+                    };
+                }
+            }
+        }
+        let count = nodes.len();
+        let mut out = Vec::new();
+        for node in &nodes {
+            for rec in node {
+                let value = match *rec {
+                    Rec::Empty => count,
+                    Rec::Node(n) => n,
+                    Rec::Data(off) => count + 16 + off,
+                };
+                out.extend(&(value as u32).to_be_bytes()[1..]);
+            }
+        }
+        out.extend([0u8; 16]);
+        out.extend(&data);
+        out.extend(b"\xab\xcd\xefMaxMind.com");
+        // Metadata, with the integer types the format prescribes.
+        size_prefix(&mut out, 7, 9);
+        let key = |out: &mut Vec<u8>, k: &str| encode(out, &Value::String(k.into()));
+        key(&mut out, "binary_format_major_version");
+        uint(&mut out, 5, 2);
+        key(&mut out, "binary_format_minor_version");
+        uint(&mut out, 5, 0);
+        key(&mut out, "build_epoch");
+        uint(&mut out, 9, 1_700_000_000);
+        key(&mut out, "database_type");
+        encode(&mut out, &Value::String("Keywatch-Test".into()));
+        key(&mut out, "description");
+        encode(&mut out, &serde_json::json!({"en": "test"}));
+        key(&mut out, "ip_version");
+        uint(&mut out, 5, 6);
+        key(&mut out, "languages");
+        encode(&mut out, &serde_json::json!(["en"]));
+        key(&mut out, "node_count");
+        uint(&mut out, 6, count as u64);
+        key(&mut out, "record_size");
+        uint(&mut out, 5, 24);
+        out
+    }
+}
+
+fn open_mmdb(name: &str, networks: &[(&str, serde_json::Value)]) -> (tempfile::TempDir, Enricher) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), name, &mmdb::build(networks));
+    let e = Enricher::open(&[path]).unwrap();
+    (dir, e)
+}
+
+#[test]
+fn geolite2_country_city_and_asn_layouts() {
+    use serde_json::json;
+    let (_d, e) = open_mmdb(
+        "GeoLite2-City.mmdb",
+        &[
+            (
+                "192.0.2.0/24",
+                json!({
+                    "city": {"geoname_id": 2950159, "names": {"en": "Berlin"}},
+                    "continent": {"code": "EU", "geoname_id": 6255148, "names": {"en": "Europe"}},
+                    "country": {"geoname_id": 2921044, "is_in_european_union": true, "iso_code": "DE",
+                                "names": {"de": "Deutschland", "en": "Germany"}},
+                    "location": {"accuracy_radius": 100, "latitude": 52.5, "longitude": 13.4, "time_zone": "Europe/Berlin"},
+                    "registered_country": {"iso_code": "FR"},
+                    "subdivisions": [{"iso_code": "BE", "names": {"en": "Land Berlin"}}],
+                    "traits": {"is_anonymous_proxy": false, "is_satellite_provider": false},
+                }),
+            ),
+            // No country, only the registered one (anycast and the like).
+            ("198.51.100.0/24", json!({"registered_country": {"iso_code": "us", "names": {"en": "United States"}}})),
+            ("2001:db8::/32", json!({"country": {"iso_code": "JP"}})),
+        ],
+    );
+    let info = e.lookup(ip("192.0.2.1"));
+    assert_eq!(info, IpInfo { country: Some("DE".into()), ..IpInfo::default() });
+    assert_eq!(e.lookup(ip("198.51.100.1")).country.as_deref(), Some("US"));
+    assert_eq!(e.lookup(ip("2001:db8::1")).country.as_deref(), Some("JP"));
+    assert_eq!(e.lookup(ip("203.0.113.1")), IpInfo::default());
+
+    let (_d, e) = open_mmdb(
+        "GeoLite2-ASN.mmdb",
+        &[
+            ("192.0.2.0/24", json!({"autonomous_system_number": 16509, "autonomous_system_organization": "AMAZON-02"})),
+            (
+                "2001:db8::/32",
+                json!({"autonomous_system_number": 3320, "autonomous_system_organization": "Deutsche Telekom AG"}),
+            ),
+        ],
+    );
+    let info = e.lookup(ip("192.0.2.1"));
+    assert_eq!((info.asn, info.as_org.as_deref(), info.hosting), (Some(16509), Some("AMAZON-02"), true));
+    let info = e.lookup(ip("2001:db8:1::1"));
+    assert_eq!((info.asn, info.as_org.as_deref(), info.hosting), (Some(3320), Some("Deutsche Telekom AG"), false));
+}
+
+#[test]
+fn ipinfo_and_ip_location_db_layouts() {
+    use serde_json::json;
+    let (_d, e) = open_mmdb(
+        "ipinfo_lite.mmdb",
+        &[
+            (
+                "192.0.2.0/24",
+                json!({"asn": "AS15169", "as_name": "Google LLC", "as_domain": "google.com", "country_code": "US",
+                       "country": "United States", "continent_code": "NA", "continent": "North America"}),
+            ),
+            // The older ipinfo country_asn layout: `country` is the code.
+            (
+                "198.51.100.0/24",
+                json!({"country": "nl", "country_name": "Netherlands", "asn": "AS60781", "as_name": "LeaseWeb Netherlands B.V.", "as_domain": "leaseweb.com"}),
+            ),
+            ("203.0.113.0/24", json!({"asn": "", "as_name": "", "country_code": "ZZ"})),
+        ],
+    );
+    assert_eq!(
+        e.lookup(ip("192.0.2.1")),
+        IpInfo { asn: Some(15169), as_org: Some("Google LLC".into()), country: Some("US".into()), ..IpInfo::default() }
+    );
+    let info = e.lookup(ip("198.51.100.1"));
+    assert_eq!((info.asn, info.country.as_deref(), info.hosting), (Some(60781), Some("NL"), true));
+    assert_eq!(e.lookup(ip("203.0.113.1")), IpInfo::default());
+
+    // ip-location-db: the installed real file has this layout too.
+    let (_d, e) = open_mmdb(
+        "asn-country.mmdb",
+        &[(
+            "192.0.2.0/24",
+            json!({"country_code": "CH", "autonomous_system_number": 559, "autonomous_system_organization": "SWITCH"}),
+        )],
+    );
+    let info = e.lookup(ip("192.0.2.1"));
+    assert_eq!((info.asn, info.as_org.as_deref(), info.country.as_deref()), (Some(559), Some("SWITCH"), Some("CH")));
+}
+
+#[test]
+fn anonymous_ip_and_enterprise_layouts() {
+    use serde_json::json;
+    let (_d, e) = open_mmdb(
+        "GeoIP2-Anonymous-IP.mmdb",
+        &[
+            ("192.0.2.1/32", json!({"is_anonymous": true, "is_anonymous_vpn": true})),
+            ("192.0.2.2/32", json!({"is_anonymous": true, "is_hosting_provider": true})),
+            ("192.0.2.3/32", json!({"is_anonymous": true, "is_tor_exit_node": true})),
+            ("192.0.2.4/32", json!({"is_anonymous": true, "is_public_proxy": true})),
+            ("192.0.2.5/32", json!({"is_anonymous": true, "is_residential_proxy": true})),
+            ("192.0.2.6/32", json!({"is_anonymous": true})),
+        ],
+    );
+    let flags = |a: &str| {
+        let info = e.lookup(ip(a));
+        (info.hosting, info.anonymous)
+    };
+    assert_eq!(flags("192.0.2.1"), (false, true));
+    assert_eq!(flags("192.0.2.2"), (true, false)); // hosting is not anonymity
+    assert_eq!(flags("192.0.2.3"), (false, true));
+    assert_eq!(flags("192.0.2.4"), (false, true));
+    assert_eq!(flags("192.0.2.5"), (false, true));
+    assert_eq!(flags("192.0.2.6"), (false, false));
+    assert_eq!(flags("192.0.2.7"), (false, false));
+
+    let (_d, e) = open_mmdb(
+        "GeoIP2-Enterprise.mmdb",
+        &[(
+            "192.0.2.0/24",
+            json!({"country": {"iso_code": "SE"}, "traits": {"autonomous_system_number": 64500,
+                   "autonomous_system_organization": "Example VPN AB", "is_anonymous_vpn": true, "user_type": "hosting"}}),
+        )],
+    );
+    let info = e.lookup(ip("192.0.2.9"));
+    assert_eq!(
+        info,
+        IpInfo {
+            asn: Some(64500),
+            as_org: Some("Example VPN AB".into()),
+            country: Some("SE".into()),
+            hosting: false,
+            anonymous: true
+        }
+    );
+}
+
+#[test]
+fn odd_value_types_do_not_spoil_a_record() {
+    use serde_json::json;
+    let (_d, e) = open_mmdb(
+        "odd.mmdb",
+        &[
+            // Wrong types in known fields count as absent; the rest of the record still counts.
+            (
+                "192.0.2.0/24",
+                json!({"country": 7, "autonomous_system_organization": 5, "asn": [1, 2], "country_code": "se",
+                                    "autonomous_system_number": 64501, "is_hosting_provider": 1, "traits": "none"}),
+            ),
+            ("198.51.100.0/24", json!({"asn": 4_294_967_296u64, "as_name": "Too Big", "is_anonymous_vpn": "true"})),
+            ("203.0.113.0/24", json!(["not", "a", "map"])),
+            ("2001:db8::/32", json!("just a string")),
+        ],
+    );
+    let info = e.lookup(ip("192.0.2.1"));
+    assert_eq!(
+        info,
+        IpInfo { asn: Some(64501), as_org: None, country: Some("SE".into()), hosting: true, anonymous: false }
+    );
+    let info = e.lookup(ip("198.51.100.1"));
+    assert_eq!((info.asn, info.as_org.as_deref(), info.anonymous), (None, Some("Too Big"), true));
+    assert_eq!(e.lookup(ip("203.0.113.1")), IpInfo::default());
+    assert_eq!(e.lookup(ip("2001:db8::1")), IpInfo::default());
 }

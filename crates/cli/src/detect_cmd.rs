@@ -57,7 +57,7 @@ pub struct AnalysisArgs {
 }
 
 fn parse_blocklist_format(text: &str) -> Result<BlocklistFormat, String> {
-    text.parse().map_err(|e| format!("{e}"))
+    text.parse()
 }
 
 #[derive(Args, Debug)]
@@ -193,12 +193,11 @@ pub fn read_all(
             }
             Err(e) => {
                 summary.unreadable += 1;
-                summary.errors.push(ReadError {
-                    file: file.display().to_string(),
-                    line: 0,
-                    record: 0,
-                    message: format!("{e:#}"),
-                });
+                let display = file.display().to_string();
+                // The reader's message starts with the file's name: `file` holds it once.
+                let message = format!("{e:#}");
+                let message = message.strip_prefix(&format!("{display}: ")).map_or(message.clone(), str::to_string);
+                summary.errors.push(ReadError { file: display, line: 0, record: 0, message });
             }
         }
         offset += size;
@@ -212,7 +211,18 @@ pub fn read_all(
     Ok(summary)
 }
 
+/// `detect` and `ingest` write human text, JSON or JSON lines; SARIF and CSV are not theirs.
+pub fn check_format(format: Option<Format>) -> Result<()> {
+    let name = match format {
+        Some(Format::Sarif) => "sarif",
+        Some(Format::Csv) => "csv",
+        _ => return Ok(()),
+    };
+    bail!("--format {name} is not supported here: use human, json or jsonl")
+}
+
 pub fn run(global: &Global, args: &DetectArgs) -> Result<u8> {
+    check_format(args.format)?;
     let analysis = Analysis::new(global, &args.analysis)?;
     let inputs = Inputs::collect(&args.inputs)?;
     let mut detector = Detector::new(analysis.options.clone(), analysis.enricher.as_ref());

@@ -15,6 +15,7 @@ use keywatch_store::Store;
 use serde_json::json;
 use std::io::{BufRead, BufReader, IsTerminal, Seek, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::detect_cmd::{self, Analysis, AnalysisArgs, Inputs};
@@ -86,6 +87,7 @@ fn save_baselines(session: &ActivitySession<'_>, baselines: &[(String, Baseline)
 }
 
 pub fn run(global: &Global, args: &IngestArgs) -> Result<u8> {
+    detect_cmd::check_format(args.format)?;
     let analysis = Analysis::new(global, &args.analysis)?;
     if args.follow {
         return follow(global, args, &analysis);
@@ -167,7 +169,8 @@ impl Tail {
     }
 
     fn reopen(&mut self) -> Result<()> {
-        let mut file = std::fs::File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
+        let mut file =
+            std::fs::File::open(&self.path).with_context(|| format!("cannot open {}", self.path.display()))?;
         file.rewind()?;
         self.reader = BufReader::new(file);
         self.position = 0;
@@ -180,7 +183,7 @@ fn follow(global: &Global, args: &IngestArgs, analysis: &Analysis) -> Result<u8>
     let stdin = input.as_os_str() == "-";
     let display = if stdin { "<stdin>".to_string() } else { input.display().to_string() };
     let mut tail = if stdin { None } else { Some(Tail::open(input.clone())?) };
-    let mut stdin_reader = stdin.then(|| BufReader::new(std::io::stdin()));
+    let stdin_lines = stdin.then(stdin_lines);
     let mut store = Store::open_in(&global.data_dir())?;
     let stdout = std::io::stdout();
     let format = match Format::resolve(args.format, stdout.is_terminal()) {
@@ -206,27 +209,31 @@ fn follow(global: &Global, args: &IngestArgs, analysis: &Analysis) -> Result<u8>
         let mut ended = false;
         let mut seen = 0u64;
         while started.elapsed() < FOLLOW_COMMIT {
-            let read = match (&mut tail, &mut stdin_reader) {
+            match (&mut tail, &stdin_lines) {
                 (Some(t), _) => {
                     let n = t.reader.read_until(b'\n', &mut partial)?;
                     t.position += n as u64;
-                    n
+                    if n == 0 || partial.last() != Some(&b'\n') {
+                        if t.rotated() {
+                            t.reopen()?;
+                            partial.clear();
+                            line_number = 0;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
                 }
-                (None, Some(r)) => r.read_until(b'\n', &mut partial)?,
+                // Waits no longer than the commit interval: what was read is committed and
+                // reported even when the pipe then stays quiet.
+                (None, Some(rx)) => match rx.recv_timeout(FOLLOW_COMMIT.saturating_sub(started.elapsed())) {
+                    Ok(line) => partial = line?,
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        ended = true;
+                        break;
+                    }
+                },
                 (None, None) => unreachable!("one input"),
-            };
-            if read == 0 || partial.last() != Some(&b'\n') {
-                if stdin && read == 0 {
-                    ended = true;
-                    break;
-                }
-                if tail.as_ref().is_some_and(Tail::rotated) {
-                    tail.as_mut().expect("checked").reopen()?;
-                    partial.clear();
-                    line_number = 0;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
             }
             line_number += 1;
             for result in lines.line(&partial, line_number) {
@@ -268,6 +275,27 @@ fn follow(global: &Global, args: &IngestArgs, analysis: &Analysis) -> Result<u8>
             return Ok(detect_cmd::outcome(found, &summary, args.analysis.strict));
         }
     }
+}
+
+/// Standard input, line by line (the last line perhaps without its newline), read on a thread
+/// of its own so that waiting for the next line never holds back what was read before it.
+fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(std::io::stdin());
+        loop {
+            let mut line = Vec::new();
+            let sent = match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => tx.send(Ok(line)),
+                Err(e) => tx.send(Err(e)),
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn observe(session: &ActivitySession<'_>, detector: &mut Detector<'_>, event: &Event, now: &str) -> Result<()> {

@@ -26,6 +26,9 @@ pub enum Category {
     /// Data or access handed beyond the organisation: snapshot sharing, public bucket
     /// policies, opened firewalls, a repository made public.
     ExposureChange,
+    /// An interactive sign-in with a password and no second factor (a console login without
+    /// MFA): a person, or someone with a stolen password, behind the identity.
+    LoginWithoutMfa,
     /// A credential revoked, deleted or deactivated; `Event::resource` is that credential's id
     /// as other events name it (access key id, token id, hashed token, client id).
     Revocation,
