@@ -102,7 +102,8 @@ impl AllowList {
     }
 
     fn allows_ip(&self, ip: IpAddr, info: &IpInfo) -> bool {
-        info.asn.is_some_and(|asn| self.asns.contains(&asn)) || self.networks.iter().any(|(net, len)| contains(*net, *len, ip))
+        info.asn.is_some_and(|asn| self.asns.contains(&asn))
+            || self.networks.iter().any(|(net, len)| contains(*net, *len, ip))
     }
 
     fn allows_agent(&self, user_agent: &str) -> bool {
@@ -270,7 +271,16 @@ struct Credential {
     places: VecDeque<(i64, Rc<str>, Option<Rc<str>>)>,
     /// Seen since [`Detector::take_touched_baselines`] was last called.
     touched: bool,
+    /// The latest use by time, and an event of that second: a revocation read after it (a
+    /// log listed newest first) still finds it.
+    last_use: Option<(i64, String)>,
+    /// Events after the training window read before any of the baseline (a log listed
+    /// newest first), judged when the input ends.
+    pending: Vec<Event>,
 }
+
+/// Most events kept per credential for judging once its baseline exists.
+const PENDING_CAP: usize = 16;
 
 struct Draft {
     severity: &'static str,
@@ -376,12 +386,38 @@ impl<'a> Detector<'a> {
         }
         let client = e.user_agent.as_deref().map(|ua| self.client(ua));
         let place = e.source_ip.as_deref().map(|ip| self.place(ip));
+        // A revocation read after a later use of what it revoked.
+        let used_after = match (&e.category, &e.resource) {
+            (Some(Category::Revocation), Some(revoked)) if e.outcome == Outcome::Success => self
+                .credentials
+                .get(revoked.as_str())
+                .and_then(|c| c.last_use.clone().map(|u| (revoked.clone(), c.baseline.identity.clone(), u)))
+                .filter(|(_, _, (time, _))| *time >= e.time),
+            _ => None,
+        };
         let Detector { options, credentials, alerts, changed, revoked_in_logs, clients, places, .. } = self;
         let credential = credentials.get_mut(key).expect("inserted above");
         credential.touched = true;
+        if credential.last_use.as_ref().is_none_or(|(t, _)| e.time > *t) {
+            credential.last_use = Some((e.time, evidence_id(e)));
+        }
         let client = client.map(|ua| &clients[ua]);
         let place = place.map(|ip| &places[ip]);
-        let mut gather = Gather { alerts, changed, e, key };
+        let mut gather = Gather { alerts, changed, e, key, identity: None };
+        if let Some((revoked, identity, (time, evidence))) = used_after {
+            let seen = Seen { time, evidence, ip: None, user_agent: None };
+            let at = rfc3339_utc(e.time);
+            let mut late = Gather {
+                alerts: &mut *gather.alerts,
+                changed: &mut *gather.changed,
+                e,
+                key: &revoked,
+                identity: Some(identity),
+            };
+            late.add_seen("use_after_revocation", "", "critical", &seen, || {
+                format!("credential {revoked} was revoked, deleted or rotated at {at}, and is still being used")
+            });
+        }
         let baseline = &mut credential.baseline;
         baseline.first_seen = baseline.first_seen.min(e.time);
         baseline.last_seen = baseline.last_seen.max(e.time);
@@ -417,7 +453,9 @@ impl<'a> Detector<'a> {
             Some(Category::PrivilegeChange) if success => {
                 Some(("privilege_change", "high", "a change of privileges or a new way in"))
             }
-            Some(Category::DefenceEvasion) if success => Some(("defence_evasion", "high", "weakens logging or guardrails")),
+            Some(Category::DefenceEvasion) if success => {
+                Some(("defence_evasion", "high", "weakens logging or guardrails"))
+            }
             Some(Category::DefenceEvasion) => {
                 Some(("defence_evasion", "medium", "an attempt, which failed, to weaken logging or guardrails"))
             }
@@ -466,24 +504,26 @@ impl<'a> Detector<'a> {
 
         // Several networks within minutes: one credential in two places at once.
         if let Some(p) = place.filter(|p| !p.allowed) {
-            let since = e.time - options.concurrency_window;
+            let window = options.concurrency_window;
             let recent = &mut credential.places;
-            while recent.front().is_some_and(|(t, _, _)| *t <= since) {
-                recent.pop_front();
-            }
+            // Either side in time: logs are not always read oldest first.
+            recent.retain(|(t, _, _)| (e.time - t).abs() < window);
             let family = client.map(|c| c.family.clone());
-            if let Some((_, other, other_family)) = recent.iter().find(|(t, n, _)| *n != p.network && *t > since) {
+            if let Some((_, other, other_family)) = recent.iter().find(|(_, n, _)| *n != p.network) {
                 let different_client = family.is_some() && other_family.is_some() && *other_family != family;
                 let severity = if different_client { "high" } else { "medium" };
                 let (network, other) = (p.network.clone(), other.clone());
-                let window = options.concurrency_window;
                 let (this_client, other_client) = (family.clone(), other_family.clone());
                 gather.add("concurrent_networks", "", severity, place, || {
                     format!(
                         "credential {key} was used from {network} ({}) within {window} s of use from {other} ({}){}",
                         this_client.as_deref().unwrap_or("unknown client"),
                         other_client.as_deref().unwrap_or("unknown client"),
-                        if different_client { ": a second copy of it, in another place and another client" } else { "" }
+                        if different_client {
+                            ": a second copy of it, in another place and another client"
+                        } else {
+                            ""
+                        }
                     )
                 });
             }
@@ -510,6 +550,8 @@ impl<'a> Detector<'a> {
             }
         } else if baseline.events > 0 {
             novelty(&mut gather, baseline, place, client, e);
+        } else if options.train_until.is_some() && credential.pending.len() < PENDING_CAP {
+            credential.pending.push(e.clone());
         }
 
         // Window detectors.
@@ -622,8 +664,30 @@ impl<'a> Detector<'a> {
             .collect()
     }
 
+    /// Judges the events that came before their credential's baseline, now that the input
+    /// has ended.
+    fn judge_pending(&mut self) {
+        let mut waiting = Vec::new();
+        for (key, credential) in self.credentials.iter_mut() {
+            if !credential.pending.is_empty() && credential.baseline.events > 0 {
+                waiting.push((key.clone(), std::mem::take(&mut credential.pending)));
+            }
+        }
+        for (key, events) in waiting {
+            for e in &events {
+                let client = e.user_agent.as_deref().map(|ua| self.client(ua));
+                let place = e.source_ip.as_deref().map(|ip| self.place(ip));
+                let Detector { credentials, alerts, changed, clients, places, .. } = self;
+                let baseline = &credentials[&key].baseline;
+                let mut gather = Gather { alerts, changed, e, key: &key, identity: None };
+                novelty(&mut gather, baseline, place.map(|ip| &places[ip]), client.map(|ua| &clients[ua]), e);
+            }
+        }
+    }
+
     /// The alerts, most severe first, and every credential's baseline.
-    pub fn finish(self) -> (Vec<Alert>, Vec<(String, Baseline)>) {
+    pub fn finish(mut self) -> (Vec<Alert>, Vec<(String, Baseline)>) {
+        self.judge_pending();
         let mut alerts: Vec<Alert> = self.alerts.iter().map(|(k, d)| to_alert(k, d)).collect();
         alerts.sort_by(|a, b| {
             severity_rank(&b.severity)
@@ -637,7 +701,13 @@ impl<'a> Detector<'a> {
 }
 
 /// New IP, network, country or client compared with a finished baseline.
-fn novelty(gather: &mut Gather<'_, '_>, baseline: &Baseline, place: Option<&Place>, client: Option<&Client>, e: &Event) {
+fn novelty(
+    gather: &mut Gather<'_, '_>,
+    baseline: &Baseline,
+    place: Option<&Place>,
+    client: Option<&Client>,
+    e: &Event,
+) {
     let key = gather.key;
     let full = |set: &BTreeSet<String>| set.len() >= BASELINE_SET_CAP;
     if let (Some(p), Some(ip)) = (place.filter(|p| !p.allowed), &e.source_ip) {
@@ -744,6 +814,8 @@ struct Gather<'g, 'e> {
     changed: &'g mut BTreeSet<AlertKey>,
     e: &'e Event,
     key: &'e str,
+    /// The identity of the credential alerted on, when it is not the event's own.
+    identity: Option<Option<String>>,
 }
 
 impl Gather<'_, '_> {
@@ -810,7 +882,7 @@ impl Gather<'_, '_> {
         let draft = self.alerts.entry(key).or_insert_with(|| Draft {
             severity,
             platform: e.platform.clone(),
-            identity: e.identity.clone(),
+            identity: self.identity.clone().unwrap_or_else(|| e.identity.clone()),
             first: seen.time,
             last: seen.time,
             count: 0,

@@ -72,8 +72,8 @@ impl fmt::Display for ReadError {
 
 /// Where the events and the problems go.
 pub trait Sink {
-    /// One event, with how many bytes of the file had been read when its batch was cut (for
-    /// "the first fraction of the input").
+    /// One event, with the offset in the (decompressed) input where its record ends, for
+    /// "the first fraction of the input"; see [`decompressed_size`].
     fn event(&mut self, event: Event, position: u64);
     fn error(&mut self, error: ReadError);
 }
@@ -128,7 +128,7 @@ pub fn read(
                 let mut parser = Parser::new(sources, display);
                 for batch in batch_rx {
                     let outs = parser.batch(&batch);
-                    let parsed = Parsed { seq: batch.seq, outs, position: batch.position };
+                    let parsed = Parsed { seq: batch.seq, outs };
                     if done_tx.send(parsed).is_err() {
                         return;
                     }
@@ -163,14 +163,14 @@ struct Batch {
     seq: u64,
     data: Vec<u8>,
     items: Vec<Item>,
-    /// Input bytes read when the batch was cut.
-    position: u64,
 }
 
 struct Item {
     start: usize,
     end: usize,
     line: u64,
+    /// Offset in the decompressed input where the record ends.
+    position: u64,
     /// A record that cannot be parsed at all (an overlong line), with why.
     problem: Option<String>,
 }
@@ -178,12 +178,15 @@ struct Item {
 struct Parsed {
     seq: u64,
     outs: Vec<Out>,
-    position: u64,
 }
 
 enum Out {
-    Event(Box<Event>),
-    Error { line: u64, message: String },
+    /// An event and where its record ends in the input.
+    Event(Box<Event>, u64),
+    Error {
+        line: u64,
+        message: String,
+    },
 }
 
 /// Hands parsed records to the sink in order, numbering them.
@@ -200,10 +203,10 @@ impl Delivery<'_, '_> {
         for out in parsed.outs {
             self.records += 1;
             match out {
-                Out::Event(mut event) => {
+                Out::Event(mut event, position) => {
                     event.raw.record = self.records;
                     self.events += 1;
-                    self.sink.event(*event, parsed.position);
+                    self.sink.event(*event, position);
                 }
                 Out::Error { line, message } => self.problem(line, self.records, message),
             }
@@ -239,23 +242,24 @@ impl<R: Read> Read for Counting<R> {
 /// Cuts batches and sends them to the workers.
 struct Batcher {
     tx: crossbeam_channel::Sender<Batch>,
-    count: Rc<Cell<u64>>,
     batch: Batch,
+    /// Decompressed bytes the document parser has taken: where a streamed record ends.
+    decoded: Rc<Cell<u64>>,
     /// The workers are gone: stop reading.
     closed: bool,
 }
 
 impl Batcher {
-    fn push(&mut self, record: &[u8], line: u64) {
+    fn push(&mut self, record: &[u8], line: u64, position: u64) {
         let start = self.batch.data.len();
         self.batch.data.extend_from_slice(record);
-        self.batch.items.push(Item { start, end: self.batch.data.len(), line, problem: None });
+        self.batch.items.push(Item { start, end: self.batch.data.len(), line, position, problem: None });
         self.maybe_flush();
     }
 
-    fn problem(&mut self, line: u64, message: String) {
+    fn problem(&mut self, line: u64, position: u64, message: String) {
         let at = self.batch.data.len();
-        self.batch.items.push(Item { start: at, end: at, line, problem: Some(message) });
+        self.batch.items.push(Item { start: at, end: at, line, position, problem: Some(message) });
         self.maybe_flush();
     }
 
@@ -270,14 +274,50 @@ impl Batcher {
             return;
         }
         let seq = self.batch.seq;
-        let batch = std::mem::replace(
-            &mut self.batch,
-            Batch { seq: seq + 1, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new(), position: 0 },
-        );
-        let batch = Batch { position: self.count.get(), ..batch };
+        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
         if self.tx.send(batch).is_err() {
             self.closed = true;
         }
+    }
+}
+
+impl Batch {
+    fn new(seq: u64) -> Batch {
+        Batch { seq, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new() }
+    }
+}
+
+/// The size of a file as the readers see it: decompressed when it is gzip (which this reads
+/// through once), else its length. The total for `--train-fraction`.
+pub fn decompressed_size(path: &Path) -> anyhow::Result<u64> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut raw = BufReader::new(file);
+    if raw.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        let mut decoder = flate2::bufread::MultiGzDecoder::new(raw);
+        // A cut-off archive counts up to the cut, as reading it does.
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match decoder.read(&mut buf) {
+                Ok(0) | Err(_) => return Ok(total),
+                Ok(n) => total += n as u64,
+            }
+        }
+    }
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Counts the bytes read through it, for positions inside a streamed document.
+struct Tally<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
     }
 }
 
@@ -287,63 +327,83 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
     let mut raw = BufReader::with_capacity(256 * 1024, Counting { inner: input, count: count.clone() });
     let head = raw.fill_buf().with_context(|| format!("{display}: read error"))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let binary = !gzip && head.iter().take(64 * 1024).any(|&b| b == 0);
     let mut reader: Box<dyn BufRead + '_> = if gzip {
         Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(raw)))
     } else {
         Box::new(raw)
     };
-    let mut batcher = Batcher {
-        tx,
-        count: count.clone(),
-        batch: Batch { seq: 0, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new(), position: 0 },
-        closed: false,
-    };
+    let decoded = Rc::new(Cell::new(0u64));
+    let mut batcher = Batcher { tx, batch: Batch::new(0), closed: false, decoded: decoded.clone() };
     let read_error = |e: std::io::Error| format!("read error{}: {e}", if gzip { " (gzip)" } else { "" });
-
-    // The first line that is not blank, up to 64 KiB, tells the layout.
-    let mut head = Vec::new();
-    let mut lines_before = 0u64;
-    loop {
-        head.clear();
-        match (&mut reader).take(64 * 1024).read_until(b'\n', &mut head) {
-            Ok(0) => return Ok(Split { bytes: count.get(), fatal: None }),
-            Ok(_) => {}
-            Err(e) => return Ok(Split { bytes: count.get(), fatal: Some((lines_before + 1, read_error(e))) }),
-        }
-        if lines_before == 0 && head.starts_with(&[0xef, 0xbb, 0xbf]) {
-            head.drain(..3);
-        }
-        if !head.trim_ascii().is_empty() {
-            break;
-        }
-        lines_before += 1;
+    if binary {
+        return Err(anyhow!("{display}: not a JSON log (binary data, or text in UTF-16)"));
     }
-    let text = head.trim_ascii_start();
-    let document = match text.first() {
-        Some(b'[') => true,
-        Some(b'{') => {
-            let wrapper = first_key(&text[1..]).is_some_and(|k| WRAPPERS.iter().any(|w| w.as_bytes() == k));
-            wrapper || {
-                if head.last() != Some(&b'\n') {
-                    // A first line longer than the look-ahead: read the rest of it.
-                    let _ = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut head);
-                }
-                serde_json::from_slice::<IgnoredAny>(head.trim_ascii()).is_err()
-            }
+
+    // Everything read to tell the layout, replayed afterwards: the first line that is not
+    // blank and, when that one is not whole JSON, the next one.
+    let mut buffered = Vec::new();
+    let first = match next_content_line(&mut reader, &mut buffered, 64 * 1024) {
+        Ok(Some(start)) => start,
+        Ok(None) => return Ok(Split { bytes: count.get(), fatal: None }),
+        Err(e) => return Ok(Split { bytes: count.get(), fatal: Some((1, read_error(e))) }),
+    };
+    if buffered.starts_with(&[0xef, 0xbb, 0xbf]) {
+        buffered[..3].copy_from_slice(b"   ");
+    }
+    let text = buffered[first..].trim_ascii_start();
+    let starts_object = text.first() == Some(&b'{');
+    let wrapper = starts_object && first_key(&text[1..]).is_some_and(|k| WRAPPERS.iter().any(|w| w.as_bytes() == k));
+    let document = if text.first() == Some(&b'[') || wrapper {
+        true
+    } else {
+        if buffered.last() != Some(&b'\n') {
+            // A first line longer than the look-ahead: read the rest of it.
+            let _ = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut buffered);
         }
-        _ => {
-            let what = if head.contains(&0) { "binary data" } else { "text that is not JSON" };
-            return Err(anyhow!("{display}: not a JSON log ({what}; expected JSON lines or a JSON document)"));
+        if serde_json::from_slice::<IgnoredAny>(buffered[first..].trim_ascii()).is_ok() {
+            false
+        } else {
+            // A damaged first line (a file cut at the front) in JSON lines, or a pretty-printed
+            // document: the next line tells.
+            let second = next_content_line(&mut reader, &mut buffered, MAX_LINE as u64).ok().flatten();
+            let second_is_json = second.is_some_and(|start| {
+                let line = buffered[start..].trim_ascii();
+                line.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok()
+            });
+            if !second_is_json && !starts_object {
+                return Err(anyhow!(
+                    "{display}: not a JSON log (text that is not JSON; expected JSON lines or a JSON document)"
+                ));
+            }
+            !second_is_json
         }
     };
-    let rest = Cursor::new(head).chain(reader);
+    let rest = Cursor::new(buffered).chain(reader);
     let fatal = if document {
-        split_documents(rest, &mut batcher)
+        let tally = Tally { inner: rest, count: decoded };
+        split_documents(tally, &mut batcher)
     } else {
-        split_lines(rest, lines_before, &mut batcher).map_err(|(line, e)| (line, read_error(e))).err()
+        split_lines(rest, &mut batcher).map_err(|(line, e)| (line, read_error(e))).err()
     };
     batcher.flush();
     Ok(Split { bytes: count.get(), fatal })
+}
+
+/// Reads lines into `buffered` up to the first that is not blank; returns where it starts,
+/// or `None` at the end of the input.
+fn next_content_line(reader: &mut impl BufRead, buffered: &mut Vec<u8>, limit: u64) -> std::io::Result<Option<usize>> {
+    loop {
+        let start = buffered.len();
+        if reader.take(limit).read_until(b'\n', buffered)? == 0 {
+            return Ok(None);
+        }
+        let line = &buffered[start..];
+        let line = if start == 0 { line.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(line) } else { line };
+        if !line.trim_ascii().is_empty() {
+            return Ok(Some(start));
+        }
+    }
 }
 
 /// The first key of an object whose `{` was just passed, when it is in `text`.
@@ -354,8 +414,9 @@ fn first_key(text: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
-fn split_lines(mut reader: impl BufRead, mut line: u64, batcher: &mut Batcher) -> Result<(), (u64, std::io::Error)> {
+fn split_lines(mut reader: impl BufRead, batcher: &mut Batcher) -> Result<(), (u64, std::io::Error)> {
     let mut buf = Vec::new();
+    let (mut line, mut position) = (0u64, 0u64);
     while !batcher.closed {
         buf.clear();
         let n = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).map_err(|e| (line + 1, e))?;
@@ -363,36 +424,40 @@ fn split_lines(mut reader: impl BufRead, mut line: u64, batcher: &mut Batcher) -
             return Ok(());
         }
         line += 1;
+        position += n as u64;
         if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
-            batcher.problem(line, format!("line longer than {MAX_LINE} bytes"));
-            skip_line(&mut reader).map_err(|e| (line, e))?;
+            batcher.problem(line, position, format!("line longer than {MAX_LINE} bytes"));
+            position += skip_line(&mut reader).map_err(|e| (line, e))?;
             continue;
         }
         let text = buf.trim_ascii();
         if !text.is_empty() {
-            batcher.push(text, line);
+            batcher.push(text, line, position);
         }
     }
     Ok(())
 }
 
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+/// Skips to the next line; returns how many bytes that was.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
+    let mut skipped = 0u64;
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(());
+            return Ok(skipped);
         }
         if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             reader.consume(pos + 1);
-            return Ok(());
+            return Ok(skipped + pos as u64 + 1);
         }
         let n = buf.len();
+        skipped += n as u64;
         reader.consume(n);
     }
 }
 
 /// Streams one or more concatenated JSON documents; returns the problem that ended them.
-fn split_documents(reader: impl BufRead, batcher: &mut Batcher) -> Option<(u64, String)> {
+fn split_documents(reader: impl Read, batcher: &mut Batcher) -> Option<(u64, String)> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     loop {
         if let Err(e) = (Document { batcher: &mut *batcher }).deserialize(&mut de) {
@@ -449,7 +514,8 @@ impl<'de> Visitor<'de> for Document<'_> {
         if !streamed {
             // A single record, pretty-printed.
             let bytes = serde_json::to_vec(&Value::Object(fields)).map_err(serde::de::Error::custom)?;
-            self.batcher.push(&bytes, 0);
+            let position = self.batcher.decoded.get();
+            self.batcher.push(&bytes, 0, position);
         }
         Ok(())
     }
@@ -457,7 +523,8 @@ impl<'de> Visitor<'de> for Document<'_> {
 
 fn stream_records<'de, A: SeqAccess<'de>>(batcher: &mut Batcher, mut seq: A) -> Result<(), A::Error> {
     while let Some(record) = seq.next_element::<Box<RawValue>>()? {
-        batcher.push(record.get().as_bytes(), 0);
+        let position = batcher.decoded.get();
+        batcher.push(record.get().as_bytes(), 0, position);
         if batcher.closed {
             return Err(serde::de::Error::custom("stopped"));
         }
@@ -532,22 +599,19 @@ impl<'s> LineReader<'s> {
         if text.len() > MAX_LINE {
             outs.push(Out::Error { line, message: format!("line longer than {MAX_LINE} bytes") });
         } else {
-            self.parser.record(text, line, &mut outs);
+            self.parser.record(text, line, 0, &mut outs);
         }
         outs.into_iter()
             .map(|out| {
                 self.records += 1;
                 match out {
-                    Out::Event(mut e) => {
+                    Out::Event(mut e, _) => {
                         e.raw.record = self.records;
                         Ok(*e)
                     }
-                    Out::Error { line, message } => Err(ReadError {
-                        file: self.parser.display.to_string(),
-                        line,
-                        record: self.records,
-                        message,
-                    }),
+                    Out::Error { line, message } => {
+                        Err(ReadError { file: self.parser.display.to_string(), line, record: self.records, message })
+                    }
                 }
             })
             .collect()
@@ -560,11 +624,13 @@ struct Parser<'s> {
     sources: &'s Sources,
     display: &'s str,
     last: Option<Format>,
+    /// Where the record being read ends in the input.
+    position: u64,
 }
 
 impl<'s> Parser<'s> {
     fn new(sources: &'s Sources, display: &'s str) -> Self {
-        Parser { sources, display, last: None }
+        Parser { sources, display, last: None, position: 0 }
     }
 
     fn batch(&mut self, batch: &Batch) -> Vec<Out> {
@@ -572,7 +638,7 @@ impl<'s> Parser<'s> {
         for item in &batch.items {
             match &item.problem {
                 Some(message) => outs.push(Out::Error { line: item.line, message: message.clone() }),
-                None => self.record(&batch.data[item.start..item.end], item.line, &mut outs),
+                None => self.record(&batch.data[item.start..item.end], item.line, item.position, &mut outs),
             }
         }
         outs
@@ -582,11 +648,12 @@ impl<'s> Parser<'s> {
         RawRef { file: self.display.to_string(), line, record: 0 }
     }
 
-    fn record(&mut self, bytes: &[u8], line: u64, outs: &mut Vec<Out>) {
+    fn record(&mut self, bytes: &[u8], line: u64, position: u64, outs: &mut Vec<Out>) {
+        self.position = position;
         if matches!(self.last, None | Some(Format::CloudTrail)) {
             if let Some(event) = cloudtrail::fast_event(bytes, self.raw(line)) {
                 self.last = Some(Format::CloudTrail);
-                outs.push(Out::Event(Box::new(event)));
+                outs.push(Out::Event(Box::new(event), position));
                 return;
             }
         }
@@ -621,7 +688,7 @@ impl<'s> Parser<'s> {
                 _ => Err("CloudTrailEvent is not a string".into()),
             };
             self.last = Some(Format::CloudTrail);
-            outs.push(out(result, line));
+            outs.push(self.out(result, line));
             return;
         }
         if let Some(format) = self.recognise(map) {
@@ -633,7 +700,7 @@ impl<'s> Parser<'s> {
                 }
             }
             let result = self.convert(format, value, line);
-            outs.push(out(result, line));
+            outs.push(self.out(result, line));
             return;
         }
         if depth < MAX_NESTING {
@@ -651,13 +718,11 @@ impl<'s> Parser<'s> {
         // Not recognisable: in a file of one format, that format says what is missing.
         let result = match self.last {
             Some(format) => self.convert(format, value, line),
-            None => Err(
-                "unrecognised record: not AWS CloudTrail, Okta, GitHub, Atlassian, Google Workspace, \
+            None => Err("unrecognised record: not AWS CloudTrail, Okta, GitHub, Atlassian, Google Workspace, \
                  or a configured mapping"
-                    .into(),
-            ),
+                .into()),
         };
-        outs.push(out(result, line));
+        outs.push(self.out(result, line));
     }
 
     fn recognise(&self, map: &Map<String, Value>) -> Option<Format> {
@@ -690,10 +755,12 @@ impl<'s> Parser<'s> {
     }
 }
 
-fn out(result: Result<Event, String>, line: u64) -> Out {
-    match result {
-        Ok(event) => Out::Event(Box::new(event)),
-        Err(message) => Out::Error { line, message },
+impl Parser<'_> {
+    fn out(&self, result: Result<Event, String>, line: u64) -> Out {
+        match result {
+            Ok(event) => Out::Event(Box::new(event), self.position),
+            Err(message) => Out::Error { line, message },
+        }
     }
 }
 

@@ -196,7 +196,11 @@ fn instance_role_sessions_are_tracked_by_session_and_watched_for_copies() {
     events.push(laptop);
     let alerts = detect(&mut events, &Options::default());
     let copy = alerts.iter().find(|a| a.kind == "concurrent_networks").expect("two places at once");
-    assert_eq!((copy.severity.as_str(), copy.credential.as_str()), ("high", session), "another client too, tracked by session");
+    assert_eq!(
+        (copy.severity.as_str(), copy.credential.as_str()),
+        ("high", session),
+        "another client too, tracked by session"
+    );
     assert!(copy.source_ips.contains(&"192.168.10.20".to_string()));
     let off = alerts.iter().find(|a| a.kind == "instance_credentials_off_instance").expect("desktop client");
     assert_eq!(off.evidence, ["ev-4"]);

@@ -126,12 +126,15 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn collect(inputs: &[PathBuf]) -> Result<Inputs> {
+    /// The files under `inputs`; with `measure`, also their decompressed sizes (a gzip file is
+    /// read through once more), so that a training fraction falls where the records are.
+    pub fn collect(inputs: &[PathBuf], measure: bool) -> Result<Inputs> {
         let mut files = Vec::new();
         for input in inputs {
             collect(input, &mut files).with_context(|| format!("{}: cannot read", input.display()))?;
         }
-        let sizes = files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).collect();
+        let size = |f: &PathBuf| if measure { read::decompressed_size(f).unwrap_or(0) } else { 0 };
+        let sizes = files.iter().map(size).collect();
         Ok(Inputs { files, sizes })
     }
 
@@ -224,7 +227,7 @@ pub fn check_format(format: Option<Format>) -> Result<()> {
 pub fn run(global: &Global, args: &DetectArgs) -> Result<u8> {
     check_format(args.format)?;
     let analysis = Analysis::new(global, &args.analysis)?;
-    let inputs = Inputs::collect(&args.inputs)?;
+    let inputs = Inputs::collect(&args.inputs, analysis.train_fraction.is_some())?;
     let mut detector = Detector::new(analysis.options.clone(), analysis.enricher.as_ref());
     let summary = read_all(&inputs, &analysis, &mut |event, training| {
         detector.observe(&event, training);

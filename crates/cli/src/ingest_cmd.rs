@@ -95,7 +95,7 @@ pub fn run(global: &Global, args: &IngestArgs) -> Result<u8> {
     if args.inputs.iter().any(|i| i.as_os_str() == "-") {
         bail!("`-` (standard input) is read with --follow");
     }
-    let inputs = Inputs::collect(&args.inputs)?;
+    let inputs = Inputs::collect(&args.inputs, analysis.train_fraction.is_some())?;
     let mut store = Store::open_in(&global.data_dir())?;
     let now = now();
     let session = store.activity()?;

@@ -172,8 +172,9 @@ impl ActivitySession<'_> {
     }
 
     pub fn alerts(&self) -> Result<Vec<StoredAlert>> {
-        let mut stmt =
-            self.tx.prepare("SELECT id, kind, severity, credential, first_seen, last_seen, data FROM activity_alert")?;
+        let mut stmt = self
+            .tx
+            .prepare("SELECT id, kind, severity, credential, first_seen, last_seen, data FROM activity_alert")?;
         let rows = stmt.query_map([], row_to_alert)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
