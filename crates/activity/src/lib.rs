@@ -6,6 +6,7 @@ pub mod atlassian;
 pub mod blocklist;
 pub mod cloudtrail;
 pub mod detect;
+mod document;
 pub mod enrich;
 pub mod github;
 pub mod google;

@@ -23,8 +23,7 @@ use std::rc::Rc;
 
 use anyhow::{anyhow, Context as _};
 use keywatch_model::event::{Event, RawRef};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use crate::mapped::Mapping;
@@ -243,8 +242,6 @@ impl<R: Read> Read for Counting<R> {
 struct Batcher {
     tx: crossbeam_channel::Sender<Batch>,
     batch: Batch,
-    /// Decompressed bytes the document parser has taken: where a streamed record ends.
-    decoded: Rc<Cell<u64>>,
     /// The workers are gone: stop reading.
     closed: bool,
 }
@@ -307,20 +304,6 @@ pub fn decompressed_size(path: &Path) -> anyhow::Result<u64> {
     Ok(std::fs::metadata(path)?.len())
 }
 
-/// Counts the bytes read through it, for positions inside a streamed document.
-struct Tally<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Tally<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
 /// The reader thread: decompresses, tells lines from a document, and cuts batches.
 fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) -> anyhow::Result<Split> {
     let count = Rc::new(Cell::new(0u64));
@@ -333,8 +316,7 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
     } else {
         Box::new(raw)
     };
-    let decoded = Rc::new(Cell::new(0u64));
-    let mut batcher = Batcher { tx, batch: Batch::new(0), closed: false, decoded: decoded.clone() };
+    let mut batcher = Batcher { tx, batch: Batch::new(0), closed: false };
     let read_error = |e: std::io::Error| format!("read error{}: {e}", if gzip { " (gzip)" } else { "" });
     if binary {
         return Err(anyhow!("{display}: not a JSON log (binary data, or text in UTF-16)"));
@@ -381,8 +363,7 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
     };
     let rest = Cursor::new(buffered).chain(reader);
     let fatal = if document {
-        let tally = Tally { inner: rest, count: decoded };
-        split_documents(tally, &mut batcher)
+        split_documents(BufReader::with_capacity(256 * 1024, rest), &mut batcher)
     } else {
         split_lines(rest, &mut batcher).map_err(|(line, e)| (line, read_error(e))).err()
     };
@@ -456,125 +437,14 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
     }
 }
 
-/// Streams one or more concatenated JSON documents; returns the problem that ended them.
-fn split_documents(reader: impl Read, batcher: &mut Batcher) -> Option<(u64, String)> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    loop {
-        if let Err(e) = (Document { batcher: &mut *batcher }).deserialize(&mut de) {
-            if batcher.closed {
-                return None;
-            }
-            let what = if e.is_io() { "read error" } else { "invalid or truncated JSON" };
-            return Some((e.line() as u64, format!("{what}: {e}")));
-        }
-        match de.end() {
-            Ok(()) => return None,
-            Err(e) if e.is_io() => return Some((e.line() as u64, format!("read error: {e}"))),
-            // Another document follows (concatenated lookup-events pages).
-            Err(_) => {}
-        }
-    }
-}
-
-/// A top-level JSON document: an array of records, an object with records under a wrapper
-/// key, or one record.
-struct Document<'b> {
-    batcher: &'b mut Batcher,
-}
-
-impl<'de> DeserializeSeed<'de> for Document<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Document<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of records or an object")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        stream_records(self.batcher, seq)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut fields = Map::new();
-        let mut streamed = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if WRAPPERS.contains(&key.as_str()) {
-                if let Some(value) = map.next_value_seed(Wrapped { batcher: &mut *self.batcher })? {
-                    fields.insert(key, value);
-                } else {
-                    streamed = true;
-                }
-            } else {
-                fields.insert(key, map.next_value::<Value>()?);
-            }
-        }
-        if !streamed {
-            // A single record, pretty-printed.
-            let bytes = serde_json::to_vec(&Value::Object(fields)).map_err(serde::de::Error::custom)?;
-            let position = self.batcher.decoded.get();
-            self.batcher.push(&bytes, 0, position);
-        }
-        Ok(())
-    }
-}
-
-fn stream_records<'de, A: SeqAccess<'de>>(batcher: &mut Batcher, mut seq: A) -> Result<(), A::Error> {
-    while let Some(record) = seq.next_element::<Box<RawValue>>()? {
-        let position = batcher.decoded.get();
-        batcher.push(record.get().as_bytes(), 0, position);
-        if batcher.closed {
-            return Err(serde::de::Error::custom("stopped"));
-        }
-    }
-    Ok(())
-}
-
-/// The value of a wrapper key: an array is streamed as records (`None`); anything else is
-/// kept as a field of the object (`Some`).
-struct Wrapped<'b> {
-    batcher: &'b mut Batcher,
-}
-
-impl<'de> DeserializeSeed<'de> for Wrapped<'_> {
-    type Value = Option<Value>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Wrapped<'_> {
-    type Value = Option<Value>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        stream_records(self.batcher, seq).map(|()| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        use serde::Deserialize;
-        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(Value::String(v.to_string())))
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(Value::Bool(v)))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Value::from(v)))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(Value::from(v)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(Value::from(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Some(Value::Null))
-    }
+/// Splits one or more concatenated JSON documents into records; returns the problem that
+/// ended them.
+fn split_documents(reader: impl BufRead, batcher: &mut Batcher) -> Option<(u64, String)> {
+    let result = crate::document::split(reader, &WRAPPERS, MAX_LINE, &mut |record, position| {
+        batcher.push(record, 0, position);
+        !batcher.closed
+    });
+    result.err()
 }
 
 /// Reads JSON lines one at a time as they arrive (a growing file, a pipe), for

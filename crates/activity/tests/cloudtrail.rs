@@ -360,3 +360,17 @@ fn fast_path_matches_slow_path() {
     }
     assert!(fast >= 6, "the fast path read only {fast} of {} records", records.len());
 }
+
+/// Inside a delivery file, a broken record costs that record: the splitter follows only the
+/// structure, and each record is parsed on its own.
+#[test]
+fn broken_record_inside_a_document_costs_only_itself() {
+    let good = iam_user_event().to_string();
+    let text = format!("{{\"Records\": [{good},\n {{\"eventName\": tru, \"x\": [1,2]}},\n {good}]}}");
+    let (res, events, errors) = collect(text.as_bytes());
+    assert_eq!(res.unwrap().events, 2);
+    assert_eq!(events.len(), 2);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].record, 2);
+    assert!(errors[0].message.contains("invalid JSON"), "{}", errors[0].message);
+}
