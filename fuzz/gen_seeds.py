@@ -16,6 +16,10 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 HAR_FIXTURES = os.path.join(HERE, "..", "crates", "cli", "tests", "fixtures", "har")
 HAR_SEED_MAX = 16 << 10  # every har_reader seed stays under this
+ACTIVITY_FIXTURES = os.path.join(HERE, "..", "crates", "activity", "tests", "fixtures")
+# Real CloudTrail data (MIT, see its README), read only when present: a few records become seeds.
+CLOUDTRAIL_DATA = os.path.join(HERE, "..", "..", "shared", "datasets", "cloudtrail")
+ACTIVITY_SEED_MAX = 8 << 10  # every audit-log seed stays under this
 # A GitHub classic token whose CRC32 checksum is valid, so the built-in rule reports it.
 LINE = b'token = "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"\n'
 MTIME = 1700000000  # fixed, so the files are byte-for-byte reproducible
@@ -308,6 +312,279 @@ def har_seeds():
     return seeds
 
 
+# ---- audit-log readers (crates/activity) --------------------------------------------------
+
+
+def fixture(path):
+    with open(os.path.join(ACTIVITY_FIXTURES, path), "rb") as f:
+        return f.read()
+
+
+def fixture_records(path, wrapper=None):
+    """The records of a fixture: the elements of a top-level array or of `wrapper`, or its lines."""
+    raw = fixture(path)
+    if path.endswith(".jsonl") or path.endswith(".log"):
+        return [json.loads(line) for line in raw.splitlines() if line.strip()]
+    doc = json.loads(raw)
+    return doc[wrapper] if wrapper else doc
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def pick(records, key, n):
+    """The first `n` records with distinct `key(record)`, in order."""
+    out, seen = [], set()
+    for r in records:
+        k = key(r)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+        if len(out) == n:
+            break
+    return out
+
+
+def named(prefix, records):
+    return {f"{prefix}-{i}.json": compact(r) for i, r in enumerate(records)}
+
+
+def dataset_cloudtrail():
+    """A few CloudTrail records from the real datasets, when present (else {}): one per
+    (eventName, identity type, error?) wanted, from the S3 delivery files in name order, and
+    the first Logstash-shipped lines (`@timestamp`, no `eventTime`)."""
+    s3 = os.path.join(CLOUDTRAIL_DATA, "invictus-aws-stratus", "CloudTrail")
+    lines = os.path.join(CLOUDTRAIL_DATA, "otrf-ec2-proxy-s3-exfil", "ec2_proxy_s3_exfiltration_2020-09-14011940.json")
+    if not (os.path.isdir(s3) and os.path.isfile(lines)):
+        print(f"note: {CLOUDTRAIL_DATA} not found: the seeds made from it are left as they are")
+        return {}
+    wanted = [("GetPasswordData", "AssumedRole", True), ("AssumeRole", "AWSService", False),
+              ("DescribeInstances", "IAMUser", False), ("GetBucketPolicy", "IAMUser", True),
+              ("DeleteAccessKey", "IAMUser", False), ("StopLogging", "IAMUser", True)]
+    found = {}
+    for name in sorted(os.listdir(s3)):
+        with open(os.path.join(s3, name), "rb") as f:
+            for r in json.load(f)["Records"]:
+                k = (r.get("eventName"), r.get("userIdentity", {}).get("type"), "errorCode" in r)
+                if k in wanted and k not in found:
+                    found[k] = r
+    records = [found[k] for k in wanted if k in found]
+    with open(lines, "rb") as f:
+        logstash = [json.loads(line) for line in f.read().splitlines()[:3]]
+    return {"s3": records, "logstash": logstash}
+
+
+# Hand-written CloudTrail records for what the datasets lack: a key set inactive (a
+# revocation naming the key), `readOnly` as text, a service host for the source, a user agent
+# in brackets, escapes in field names and values (the fast path's owned strings), an
+# `instancesSet` without a named parameter, and wrong types the slow path words.
+CLOUDTRAIL_HAND = {
+    "update-access-key.json": {
+        "eventVersion": "1.08", "eventTime": "2024-05-02T11:00:03Z", "eventSource": "iam.amazonaws.com",
+        "eventName": "UpdateAccessKey", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+        "userAgent": "[aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0 exe/x86_64.ubuntu.22]",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice",
+                         "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "principalId": "AIDAEXAMPLE"},
+        "requestParameters": {"userName": "bob", "accessKeyId": "AKIAI44QH8DHBEXAMPLE", "status": "Inactive"},
+        "responseElements": None, "readOnly": "FALSE", "eventID": "6f2c1a0e-1111-4c1e-9c1e-000000000001",
+    },
+    "assumed-role-service.json": {
+        "eventTime": "2024-05-02T11:00:03.123+02:00", "eventSource": "ec2.amazonaws.com",
+        "eventName": "RunInstances", "sourceIPAddress": "autoscaling.amazonaws.com", "userAgent": "AWS Internal",
+        "errorCode": "Client.UnauthorizedOperation", "errorMessage": "You are not authorized",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/ops/i-0abc",
+                         "accessKeyId": "ASIAEXAMPLEEXAMPLE01", "invokedBy": "autoscaling.amazonaws.com",
+                         "sessionContext": {"sessionIssuer": {"type": "Role",
+                                                              "arn": "arn:aws:iam::111122223333:role/ops"}}},
+        "requestParameters": {"instancesSet": {"items": [{"imageId": "ami-1"}, {"instanceId": "i-0abc"}]}},
+        "readOnly": True, "resources": [{"accountId": "111122223333"}, {"arn": "", "ARN": None}],
+    },
+    "escapes.json": None,  # written by hand below: escapes must stay in the bytes
+    "wrong-types.json": {
+        "eventTime": "2024-05-02T11:00:03Z", "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+        "userIdentity": {"type": "AssumedRole", "arn": 7, "sessionContext": {"sessionIssuer": {"arn": 1}}},
+        "sourceIPAddress": "2001:db8::1", "readOnly": "yes", "resources": [{"ARN": 3}, "arn:aws:s3:::x"],
+        "requestParameters": {"bucketName": ["b"], "name": "", "instancesSet": "none"},
+    },
+}
+CLOUDTRAIL_ESCAPES = (b'{"eventTime":"2024-05-02T11:00:03Z","eventSource":"secretsmanager.amazonaws.com",'
+                      b'"event\\u004eame":"Get\\u0053ecretValue","eventName":"GetSecretValue",'
+                      b'"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/\\"q\\"",'
+                      b'"accessKeyId":" AKIAEXAMPLE\\t"},"sourceIPAddress":" 198.51.100.7 ",'
+                      b'"requestParameters":{"secretId":"prod/db\\/root"},"eventID":"\\u00e9"}\n')
+
+
+# Near misses for the fast path / slow path check, one mutation away from inputs where the two
+# could part: skipped members holding a surrogate pair, a large number and deep nesting (the
+# fast path skips them unchecked), a record and identity as arrays one element short of the
+# fields a derived struct would take from a sequence.
+CLOUDTRAIL_NEAR_MISS = {
+    "skipped-members.json": (b'{"eventTime":"2024-05-02T11:00:03Z","eventSource":"s3.amazonaws.com","eventName":"GetObject",'
+                             b'"note":"\ud83d\ude00","bytes":1e300,"deep":' + b"[" * 100 + b"]" * 100
+                             + b',"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","n":-1e-300}}\n'),
+    "array-record.json": compact(["2024-05-02T11:00:03Z", None, "s3.amazonaws.com", "GetObject", "e1", "1.2.3.4",
+                                  "ua", None, "true", ["IAMUser", "arn:aws:iam::1:user/a", "AKIAEXAMPLE", None]]),
+}
+
+
+def cloudtrail_record_seeds(data):
+    seeds = {}
+    for i, r in enumerate(data.get("s3", [])):
+        seeds[f"s3-{i}-{r['eventName']}.json"] = compact(r)
+    for i, r in enumerate(data.get("logstash", [])[:1]):
+        seeds[f"logstash-{i}.json"] = compact(r)
+    for name, r in CLOUDTRAIL_HAND.items():
+        seeds[name] = CLOUDTRAIL_ESCAPES if r is None else compact(r)
+    seeds.update(CLOUDTRAIL_NEAR_MISS)
+    return seeds
+
+
+def gz_members(*parts):
+    return b"".join(make_gz(p) for p in parts)
+
+
+def log_dispatch_seeds(data):
+    seeds = {}
+    s3 = data.get("s3", [])[:3]
+    if s3:
+        doc = compact({"Records": s3})
+        seeds["cloudtrail-s3.json"] = doc
+        seeds["cloudtrail-s3.json.gz"] = make_gz(doc)
+        # Concatenated pages, the second cut off: what came before the cut is kept.
+        page = compact({"Records": s3[:2]})
+        seeds["cloudtrail-concatenated.json"] = page + b"\n" + page[: len(page) // 2]
+    if data.get("logstash"):
+        seeds["cloudtrail-logstash.jsonl"] = b"".join(compact(r) + b"\n" for r in data["logstash"])
+    inner = CLOUDTRAIL_HAND["update-access-key.json"]
+    seeds["cloudtrail-lookup-events.json"] = (json.dumps({"Events": [
+        {"EventId": "e1", "EventName": "UpdateAccessKey", "CloudTrailEvent": json.dumps(inner)},
+        {"EventId": "e2", "CloudTrailEvent": CLOUDTRAIL_HAND["assumed-role-service.json"]},
+        {"EventId": "e3", "CloudTrailEvent": "{not json"}], "NextToken": "abc"}, indent=4) + "\n").encode()
+    seeds["okta-log_stream.jsonl"] = fixture("okta/log_stream.jsonl")
+    seeds["okta-system_log.json"] = (json.dumps(fixture_records("okta/system_log.json")[:3], indent=2) + "\n").encode()
+    seeds["github-rest_api.json"] = fixture("github/rest_api.json")
+    seeds["github-streaming.jsonl.gz"] = make_gz(fixture("github/streaming.jsonl"))
+    seeds["atlassian-org-events.json"] = fixture("atlassian/org-events.json")
+    seeds["atlassian-jira-audit.json"] = fixture("atlassian/jira-audit.json")
+    seeds["google-token-activities.json"] = fixture("google/token-activities.json")
+    seeds["google-other-applications.jsonl"] = fixture("google/other-applications.jsonl")
+    seeds["vault-audit.log"] = fixture("mapped/vault-audit.log")
+    # One line of each platform, then what the dispatcher must survive: blank and CRLF lines,
+    # a page of records on a line, an event hook's `data.events`, a lookup-events element, an
+    # array of arrays, scalars, invalid JSON, and a record of no known format.
+    okta = fixture_records("okta/log_stream.jsonl")[0]
+    github = fixture_records("github/streaming.jsonl")[0]
+    google = fixture_records("google/other-applications.jsonl")[0]
+    vault = fixture_records("mapped/vault-audit.log")
+    jira = fixture_records("atlassian/jira-audit.json", "records")[0]
+    lines = [
+        compact(CLOUDTRAIL_HAND["update-access-key.json"]), b"", compact(okta) + b"\r", compact(github),
+        compact({"Records": [CLOUDTRAIL_HAND["wrong-types.json"], google]}),
+        compact({"data": {"events": [{"eventType": "user.session.start", "published": "2024-05-02T11:00:03Z"}]}}),
+        compact({"CloudTrailEvent": compact(inner).decode()}), compact([[jira], [vault[5]]]), b"  ", b"42", b'"text"', b'{"eventName": ', b"{}",
+        compact({"unknown": True}), CLOUDTRAIL_ESCAPES.strip(),
+    ]
+    seeds["mixed.jsonl"] = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+    seeds["multi-member.gz"] = gz_members(compact(okta) + b"\n", compact(github) + b"\n")
+    seeds["truncated.gz"] = make_gz(fixture("google/other-applications.jsonl"))[:-40]
+    seeds["not-json.txt"] = b"time=2024-05-02 user=alice action=login\n"
+    return seeds
+
+
+def record_seeds():
+    okta = pick(fixture_records("okta/system_log.json") + fixture_records("okta/log_stream.jsonl"),
+                lambda r: r.get("eventType"), 8)
+    github = pick(fixture_records("github/export.json") + fixture_records("github/rest_api.json")
+                  + fixture_records("github/streaming.jsonl"), lambda r: r.get("action"), 8)
+    atlassian = []
+    for path, wrapper in [("atlassian/org-events.json", "data"), ("atlassian/confluence-audit.json", "results"),
+                          ("atlassian/jira-audit.json", "records")]:
+        atlassian += fixture_records(path, wrapper)[:3]
+    google = (fixture_records("google/token-activities.json", "items")
+              + fixture_records("google/other-applications.jsonl"))
+    return {
+        "okta_record": named("okta", okta),
+        "github_record": named("github", github),
+        "atlassian_record": named("atlassian", atlassian),
+        "google_record": named("google", google),
+    }
+
+
+# Mappings besides the fixture's: unix_ms times as strings, an outcome with glob lists,
+# quoted keys holding dots and quotes, an array index, keys given as an array, no categories.
+K8S_MAPPING = b"""platform = "kubernetes"
+recognise = ["kind", "auditID", ["objectRef", "resource"]]
+
+[[skip]]
+path = "stage"
+values = ["Request*", "Panic"]
+
+[fields]
+time = "stageTimestamp"
+action = ["verb", ["objectRef", "resource"], 'objectRef."sub.resource"']
+event_id = "auditID"
+identity = "user.username"
+source_ip = "sourceIPs.0"
+user_agent = "userAgent"
+resource = 'annotations."authorization.k8s.io/reason"'
+outcome = "responseStatus.code"
+failure_values = ["4*", "5??"]
+success_values = ["2*"]
+
+[categories]
+secret_read = ["get:secrets*", "list:secrets*"]
+read_only = ["get:*", "list:*", "watch:*"]
+"""
+K8S_RECORD = compact({
+    "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "0a1b2c",
+    "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/prod/secrets", "verb": "list",
+    "user": {"username": "system:serviceaccount:ci:deployer", "groups": ["system:serviceaccounts"]},
+    "sourceIPs": ["[2001:db8::5]:443", "10.0.0.1"], "userAgent": "kubectl/v1.30.0",
+    "objectRef": {"resource": "secrets", "namespace": "prod", "sub.resource": None},
+    "responseStatus": {"metadata": {}, "code": 403},
+    "stageTimestamp": "2024-05-02T11:00:03.123456Z",
+    "annotations": {"authorization.k8s.io/decision": "forbid", "authorization.k8s.io/reason": ""},
+})
+UNIX_MAPPING = b"""platform = "cloudflare"
+recognise = ['"ray.id"', "ts"]
+
+[fields]
+time = "ts"
+time_format = "unix_ms"
+action = "method"
+identity = ["client", "a\\\\b\\"c"]
+credential = "token"
+outcome = "error"
+error = "error"
+"""
+UNIX_RECORD = b'{"ray.id":"8f1","ts":"1714647603217.5","method":"POST","client":{"a\\\\b\\"c":true},' \
+              b'"token":12345678901234567890,"error":false}'
+
+
+def mapped_seeds():
+    mapping = fixture("mapped/vault.toml")
+    vault = fixture("mapped/vault-audit.log").splitlines()
+    seeds = {f"vault-{i}.bin": mapping + b"\0" + vault[i] for i in (0, 1, 3, 4)}
+    seeds["vault-mapping-only.toml"] = mapping
+    seeds["kubernetes.bin"] = K8S_MAPPING + b"\0" + K8S_RECORD
+    seeds["unix-ms.bin"] = UNIX_MAPPING + b"\0" + UNIX_RECORD
+    seeds["bad-path.bin"] = (b'platform = "x"\nrecognise = ["a..b"]\n[fields]\ntime = \'"unterminated\'\n'
+                             b'action = []\n\0{"a":{"":{"b":1}}}')
+    return seeds
+
+
+def activity_seeds():
+    data = dataset_cloudtrail()
+    seeds = {"log_dispatch": log_dispatch_seeds(data), "cloudtrail_record": cloudtrail_record_seeds(data)}
+    seeds.update(record_seeds())
+    seeds["mapped_source"] = mapped_seeds()
+    for target, files in seeds.items():
+        for name, content in files.items():
+            assert len(content) < ACTIVITY_SEED_MAX, f"{target}/{name} is {len(content)} bytes"
+    return seeds
+
+
 def write(target, seeds):
     seed_dir = os.path.join(HERE, "seeds", target)
     corpus_dir = os.path.join(HERE, "corpus", target)
@@ -324,3 +601,5 @@ if __name__ == "__main__":
     write("archive_reader", archive_seeds())
     write("rule_loader", RULE_SEEDS)
     write("har_reader", har_seeds())
+    for target, seeds in activity_seeds().items():
+        write(target, seeds)

@@ -104,11 +104,12 @@ impl Splitter<'_> {
             let b = buf[i];
             let depth = self.stack.len();
             // A scalar record ends before the `,` or `]` that follows it.
-            if self.in_record && self.scalar && depth == self.records_at.unwrap_or(0) && matches!(b, b',' | b']' | b'}')
-            {
-                if !self.emit(buf, &mut record_from, i, on_record)? {
-                    return Ok(false);
-                }
+            let scalar_ends = self.in_record
+                && self.scalar
+                && depth == self.records_at.unwrap_or(0)
+                && matches!(b, b',' | b']' | b'}');
+            if scalar_ends && !self.emit(buf, &mut record_from, i, on_record)? {
+                return Ok(false);
             }
             match b {
                 b'\n' => self.line += 1,
@@ -156,10 +157,9 @@ impl Splitter<'_> {
                         return Err((self.line, format!("invalid JSON: unexpected '{}'", b as char)));
                     }
                     let depth = self.stack.len();
-                    if self.in_record && !self.scalar && Some(depth) == self.records_at {
-                        if !self.emit(buf, &mut record_from, i + 1, on_record)? {
-                            return Ok(false);
-                        }
+                    let record_ends = self.in_record && !self.scalar && Some(depth) == self.records_at;
+                    if record_ends && !self.emit(buf, &mut record_from, i + 1, on_record)? {
+                        return Ok(false);
                     }
                     if self.records_at.is_some_and(|at| depth < at) {
                         self.records_at = None;
