@@ -22,6 +22,7 @@
 //! Categories come from the words of the action or summary (see [`classify`]), because the
 //! organization audit vocabulary is large, grows, and is only partly documented.
 
+use crate::fields::{nonempty, opt_obj, opt_str, type_name};
 use std::net::IpAddr;
 
 use keywatch_model::event::{Category, Event, Outcome, RawRef};
@@ -451,24 +452,6 @@ fn item_name(item: &Value) -> Option<&str> {
         .find_map(|k| attributes.get(*k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()))
 }
 
-/// An optional string field: absent or null → `None`; another type → error.
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{path}{key} is not a string ({})", type_name(other))),
-    }
-}
-
-/// An optional object field: absent or null → `None`; another type → error.
-fn opt_obj<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<Option<&'v Map<String, Value>>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(format!("{path}{key} is not an object ({})", type_name(other))),
-    }
-}
-
 /// An optional array of objects: absent or null → empty; not an array, or an element not an
 /// object → error.
 fn items<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<&'v [Value], String> {
@@ -492,21 +475,6 @@ fn opt_id(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Stri
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(other) => Err(format!("{path}{key} is not a string or number ({})", type_name(other))),
     }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn first_nonempty(candidates: &[Option<&str>]) -> Option<String> {

@@ -8,6 +8,7 @@
 //! [`serde_json::Value`] and words every problem. Anything the fast path does not accept (a
 //! wrong type, a wrapper, another platform) goes to the slow path, which decides.
 
+use crate::fields::{opt_str, type_name, Vocabulary};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -19,26 +20,6 @@ use serde_json::{Map, Value};
 /// Whether a record is a CloudTrail event.
 pub fn recognise(record: &Map<String, Value>) -> bool {
     record.contains_key("eventName") && record.contains_key("eventSource")
-}
-
-/// An optional string field: absent or null → `None`; another type → error.
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{path}{key} is not a string ({})", type_name(other))),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The fields of one record that an [`Event`] is made of, borrowed from either path.
@@ -254,20 +235,19 @@ const SECRET_READS: &[&str] = &[
 /// What a call means for security. A deleted or deactivated access key is a revocation of
 /// that key, which the event's resource then names.
 fn category(name: &str, names_revoked_key: bool) -> Option<Category> {
-    if PRIVILEGE_CHANGES.contains(&name) {
-        Some(Category::PrivilegeChange)
-    } else if SECRET_READS.contains(&name) {
-        Some(Category::SecretRead)
-    } else if DEFENCE_EVASION.contains(&name) {
-        Some(Category::DefenceEvasion)
-    } else if EXPOSURE_CHANGES.contains(&name) {
-        Some(Category::ExposureChange)
-    } else if matches!(name, "DeleteAccessKey" | "UpdateAccessKey") && names_revoked_key {
-        Some(Category::Revocation)
-    } else {
-        None
+    if matches!(name, "DeleteAccessKey" | "UpdateAccessKey") {
+        return names_revoked_key.then_some(Category::Revocation);
     }
+    VOCABULARY.category(name)
 }
+
+const VOCABULARY: Vocabulary = Vocabulary {
+    privilege_changes: PRIVILEGE_CHANGES,
+    secret_reads: SECRET_READS,
+    defence_evasion: DEFENCE_EVASION,
+    exposure_changes: EXPOSURE_CHANGES,
+    revocations: &[],
+};
 
 /// The key an `UpdateAccessKey` call set inactive, or a `DeleteAccessKey` call deleted.
 fn revoked_key<'a>(status: Option<&Value>, key: Option<&'a Value>) -> Option<&'a str> {

@@ -13,6 +13,7 @@
 //! Action names come from GitHub's "Audit log events for your organization", "... for your
 //! enterprise" and "Security log events" references.
 
+use crate::fields::{nonempty, opt_str, type_name, Vocabulary};
 use std::net::IpAddr;
 
 use keywatch_model::event::{Category, Event, Outcome, RawRef};
@@ -37,15 +38,15 @@ pub fn to_event(record: &Value, raw: RawRef) -> Result<Event, String> {
         return Err(format!("record is not a JSON object ({})", type_name(record)));
     };
     let time = time(map)?;
-    let action = nonempty(opt_str(map, "action")?).ok_or("missing action")?;
-    let event_id = nonempty(opt_str(map, "_document_id")?);
-    let identity = nonempty(opt_str(map, "actor")?);
+    let action = nonempty(opt_str(map, "action", "")?).ok_or("missing action")?;
+    let event_id = nonempty(opt_str(map, "_document_id", "")?);
+    let identity = nonempty(opt_str(map, "actor", "")?);
     let token_id = id_text(map, "token_id")?;
     // On token management events `token_id` is the token managed, not the one the actor used.
     let token_id = token_id.filter(|_| !SUBJECT_TOKEN.iter().any(|p| action.starts_with(p)));
-    let credential = token_id.or(nonempty(opt_str(map, "hashed_token")?));
-    let source_ip = nonempty(opt_str(map, "actor_ip")?).filter(|ip| ip.parse::<IpAddr>().is_ok());
-    let user_agent = nonempty(opt_str(map, "user_agent")?);
+    let credential = token_id.or(nonempty(opt_str(map, "hashed_token", "")?));
+    let source_ip = nonempty(opt_str(map, "actor_ip", "")?).filter(|ip| ip.parse::<IpAddr>().is_ok());
+    let user_agent = nonempty(opt_str(map, "user_agent", "")?);
 
     let status = match map.get("status_code") {
         None | Some(Value::Null) => None,
@@ -56,7 +57,7 @@ pub fn to_event(record: &Value, raw: RawRef) -> Result<Event, String> {
     let (outcome, error) = if let Some(code) = status.filter(|c| *c >= 400.0) {
         (Outcome::Failure, Some(format!("{code}")))
     } else if FAILURES.contains(&action.as_str()) {
-        let reason = nonempty(opt_str(map, "reason")?);
+        let reason = nonempty(opt_str(map, "reason", "")?);
         (Outcome::Failure, reason.or_else(|| action.split_once('.').map(|(_, op)| op.to_string())))
     } else {
         (Outcome::Success, None)
@@ -134,11 +135,11 @@ fn epoch_seconds(n: f64) -> f64 {
 fn resource(map: &Map<String, Value>) -> Result<Option<String>, String> {
     let mut found = None;
     for key in ["repo", "repository", "user", "team"] {
-        let value = nonempty(opt_str(map, key)?).or_else(|| data_str(map, key));
+        let value = nonempty(opt_str(map, key, "")?).or_else(|| data_str(map, key));
         found = found.or(value);
     }
     let org = org(map)?;
-    let business = nonempty(opt_str(map, "business")?);
+    let business = nonempty(opt_str(map, "business", "")?);
     Ok(found.or(org).or(business))
 }
 
@@ -156,7 +157,7 @@ fn org(map: &Map<String, Value>) -> Result<Option<String>, String> {
 /// (GitHub sets it to the revoked token on these events), or the fingerprint of a deleted key.
 fn revoked_credential(map: &Map<String, Value>, action: &str) -> Result<Option<String>, String> {
     if action == "public_key.delete" {
-        return Ok(nonempty(opt_str(map, "fingerprint")?));
+        return Ok(nonempty(opt_str(map, "fingerprint", "")?));
     }
     match id_text(map, "token_id")? {
         Some(id) => Ok(Some(id)),
@@ -167,7 +168,7 @@ fn revoked_credential(map: &Map<String, Value>, action: &str) -> Result<Option<S
 /// Read-style events: Git clones and fetches, archive and export downloads, API `GET`s, and
 /// whatever GitHub files under `operation_type: access`.
 fn read_only(map: &Map<String, Value>, action: &str) -> Result<Option<bool>, String> {
-    let operation = opt_str(map, "operation_type")?;
+    let operation = opt_str(map, "operation_type", "")?;
     if READS.contains(&action) {
         return Ok(Some(true));
     }
@@ -175,7 +176,7 @@ fn read_only(map: &Map<String, Value>, action: &str) -> Result<Option<bool>, Str
         return Ok(Some(false));
     }
     if action == "api.request" {
-        if let Some(method) = nonempty(opt_str(map, "request_method")?) {
+        if let Some(method) = nonempty(opt_str(map, "request_method", "")?) {
             return Ok(Some(method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")));
         }
     }
@@ -327,20 +328,16 @@ fn category(map: &Map<String, Value>, action: &str) -> Option<Category> {
         }
         _ => {}
     }
-    if PRIVILEGE_CHANGES.contains(&action) {
-        Some(Category::PrivilegeChange)
-    } else if SECRET_READS.contains(&action) {
-        Some(Category::SecretRead)
-    } else if DEFENCE_EVASION.contains(&action) {
-        Some(Category::DefenceEvasion)
-    } else if EXPOSURE_CHANGES.contains(&action) {
-        Some(Category::ExposureChange)
-    } else if REVOCATIONS.contains(&action) {
-        Some(Category::Revocation)
-    } else {
-        None
-    }
+    VOCABULARY.category(action)
 }
+
+const VOCABULARY: Vocabulary = Vocabulary {
+    privilege_changes: PRIVILEGE_CHANGES,
+    secret_reads: SECRET_READS,
+    defence_evasion: DEFENCE_EVASION,
+    exposure_changes: EXPOSURE_CHANGES,
+    revocations: REVOCATIONS,
+};
 
 /// A field at the top level, else under `data` (older exports nest the event's details there).
 fn field<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
@@ -362,28 +359,4 @@ fn id_text(map: &Map<String, Value>, key: &str) -> Result<Option<String>, String
         Some(Value::String(s)) => Ok(nonempty(Some(s))),
         Some(other) => Err(format!("{key} is not a number or string ({})", type_name(other))),
     }
-}
-
-/// An optional string field: absent or null → `None`; another type → error naming the field.
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{key} is not a string ({})", type_name(other))),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }

@@ -18,6 +18,7 @@
 //! Records shipped one event at a time (`events` a single object, as some collectors split
 //! them) are read too.
 
+use crate::fields::{nonempty, opt_str, type_name};
 use std::net::IpAddr;
 
 use keywatch_model::event::{Category, Event, Outcome, RawRef};
@@ -234,15 +235,6 @@ impl<'v> Params<'v> {
     }
 }
 
-/// An optional string field: absent or null → `None`; another type → error.
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, path: &str) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{path}{key} is not a string ({})", type_name(other))),
-    }
-}
-
 /// An optional id that may be written as a string or a number.
 fn opt_scalar(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, String> {
     match map.get(key) {
@@ -251,19 +243,4 @@ fn opt_scalar(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(other) => Err(format!("{path}{key} is not a string ({})", type_name(other))),
     }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }

@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod detect;
 mod document;
 pub mod enrich;
+mod fields;
 pub mod github;
 pub mod google;
 pub mod mapped;

@@ -73,6 +73,7 @@
 //! them; callers ask [`Mapping::skips`] and pass over those (reading them does no harm but
 //! counts each call twice).
 
+use crate::fields::type_name;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -652,15 +653,4 @@ fn ip_of(text: &str) -> Option<String> {
         .and_then(|s| s.strip_suffix(']'))
         .and_then(|s| s.parse::<IpAddr>().ok())
         .map(|ip| ip.to_string())
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }

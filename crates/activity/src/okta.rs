@@ -9,6 +9,7 @@
 //! Event type names come from Okta's event types catalog
 //! (<https://developer.okta.com/docs/reference/api/event-types/>).
 
+use crate::fields::{nonempty, opt_arr, opt_obj, opt_str, type_name, Vocabulary};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -263,20 +264,16 @@ const READS: &[&str] = &[
 ];
 
 fn category(event_type: &str) -> Option<Category> {
-    if PRIVILEGE_CHANGES.contains(&event_type) {
-        Some(Category::PrivilegeChange)
-    } else if SECRET_READS.contains(&event_type) {
-        Some(Category::SecretRead)
-    } else if DEFENCE_EVASION.contains(&event_type) {
-        Some(Category::DefenceEvasion)
-    } else if EXPOSURE_CHANGES.contains(&event_type) {
-        Some(Category::ExposureChange)
-    } else if REVOCATIONS.contains(&event_type) {
-        Some(Category::Revocation)
-    } else {
-        None
-    }
+    VOCABULARY.category(event_type)
 }
+
+const VOCABULARY: Vocabulary = Vocabulary {
+    privilege_changes: PRIVILEGE_CHANGES,
+    secret_reads: SECRET_READS,
+    defence_evasion: DEFENCE_EVASION,
+    exposure_changes: EXPOSURE_CHANGES,
+    revocations: REVOCATIONS,
+};
 
 /// Where a field sits, for error messages: top level, in an object, or in an array element.
 #[derive(Clone, Copy)]
@@ -294,46 +291,6 @@ impl fmt::Display for At<'_> {
             At::Item(path, i) => write!(f, "{path}[{i}]."),
         }
     }
-}
-
-/// An optional string field: absent or null → `None`; another type → error naming the field.
-fn opt_str<'v>(map: &'v Map<String, Value>, key: &str, at: At<'_>) -> Result<Option<&'v str>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(other) => Err(format!("{at}{key} is not a string ({})", type_name(other))),
-    }
-}
-
-fn opt_obj<'v>(map: &'v Map<String, Value>, key: &str, at: At<'_>) -> Result<Option<&'v Map<String, Value>>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(format!("{at}{key} is not an object ({})", type_name(other))),
-    }
-}
-
-fn opt_arr<'v>(map: &'v Map<String, Value>, key: &str, at: At<'_>) -> Result<Option<&'v [Value]>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a.as_slice())),
-        Some(other) => Err(format!("{at}{key} is not an array ({})", type_name(other))),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// An identifier, unless empty or Okta's `"unknown"` placeholder.

@@ -14,6 +14,7 @@
 //! reported with its file, line and record number, and the rest is read; a cut-off file keeps
 //! what came before the cut.
 
+use crate::fields::type_name;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -631,16 +632,5 @@ impl Parser<'_> {
             Ok(event) => Out::Event(Box::new(event), self.position),
             Err(message) => Out::Error { line, message },
         }
-    }
-}
-
-pub(crate) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
