@@ -149,6 +149,24 @@ pub struct Alert {
     pub explanation: String,
     /// Event ids, or `file:line#record` for records without one.
     pub evidence: Vec<String>,
+    /// The inventory's record of the credential, when the store holds it:
+    /// who owns it and which vendors hold it. Filled by the caller, which has the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryLink>,
+}
+
+/// An alert's credential as the inventory knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InventoryLink {
+    /// The store's id (`keywatch inventory show ID`).
+    pub id: i64,
+    pub platform: String,
+    pub kind: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub status: String,
+    /// The vendors it is linked to, strongest first.
+    pub vendors: Vec<String>,
 }
 
 /// What a credential did in its baseline: kept per credential, stored by `ingest`.
@@ -945,6 +963,7 @@ fn to_alert((kind, credential, subject): &AlertKey, d: &Draft) -> Alert {
         user_agents: d.agents.iter().cloned().collect(),
         explanation: d.explanation.clone(),
         evidence: d.evidence.clone(),
+        inventory: None,
     }
 }
 

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use keywatch_activity::blocklist::{self, BlockEntry, BlocklistFormat};
-use keywatch_activity::detect::{Alert, AllowList, Baseline, Detector, Options};
+use keywatch_activity::detect::{Alert, AllowList, Baseline, Detector, InventoryLink, Options};
 use keywatch_activity::enrich::Enricher;
 use keywatch_activity::mapped::Mapping;
 use keywatch_activity::read::{self, ReadError, Sink, Sources};
@@ -234,7 +234,8 @@ pub fn run(global: &Global, args: &DetectArgs) -> Result<u8> {
         Ok(())
     })?;
     let credentials = detector.credentials();
-    let (alerts, baselines) = detector.finish();
+    let (mut alerts, baselines) = detector.finish();
+    link_to_inventory(global, &mut alerts)?;
     if let Some(file) = &args.analysis.blocklist {
         write_blocklist(file, args.analysis.blocklist_format, &alerts, &baselines)?;
     }
@@ -333,11 +334,62 @@ pub fn human(out: &mut impl Write, a: &Alert) -> Result<()> {
     if !a.user_agents.is_empty() {
         writeln!(out, "    user agents: {}", a.user_agents.join(" | "))?;
     }
+    if let Some(inv) = &a.inventory {
+        writeln!(
+            out,
+            "    inventory: #{} {} {} {:?} ({}{}{})",
+            inv.id,
+            inv.platform,
+            inv.kind,
+            inv.name,
+            inv.status,
+            inv.owner.as_deref().map(|o| format!("; owner {o}")).unwrap_or_default(),
+            if inv.vendors.is_empty() { String::new() } else { format!("; held by {}", inv.vendors.join(", ")) }
+        )?;
+    }
     Ok(())
 }
 
 fn error_json(e: &ReadError) -> serde_json::Value {
     json!({"file": e.file, "line": e.line, "record": e.record, "message": e.message})
+}
+
+/// Adds to each alert what the inventory knows of its credential: owner, status, and the
+/// vendors that hold it. Nothing when there is no store.
+pub fn link_to_inventory(global: &Global, alerts: &mut [Alert]) -> Result<()> {
+    let dir = global.data_dir();
+    if alerts.is_empty() || !dir.join(keywatch_store::DATABASE_FILE).exists() {
+        return Ok(());
+    }
+    let store = Store::open_in(&dir)?;
+    let mut known: HashMap<String, Option<InventoryLink>> = HashMap::new();
+    for alert in alerts.iter_mut() {
+        if !known.contains_key(&alert.credential) {
+            // An id on two platforms is ambiguous: better no link than a wrong one.
+            let link = match store.credential(&alert.credential).ok().flatten() {
+                Some(c) => {
+                    let relations = store.relations_of_credential(c.id)?;
+                    Some(InventoryLink {
+                        id: c.id,
+                        platform: c.credential.platform.clone(),
+                        kind: c.credential.kind.as_str().to_string(),
+                        name: c.credential.name.clone(),
+                        owner: c.credential.owner.clone(),
+                        status: c.credential.status.as_str().to_string(),
+                        vendors: relations
+                            .vendors
+                            .iter()
+                            .map(|v| v.vendor.name.clone().unwrap_or_else(|| v.vendor.id.clone()))
+                            .collect(),
+                    })
+                }
+                None => None,
+            };
+            known.insert(alert.credential.clone(), link);
+        }
+        alert.inventory = known[&alert.credential].clone();
+    }
+    Ok(())
 }
 
 /// Alert kinds whose addresses are the attacker's even when the credential's baseline knows

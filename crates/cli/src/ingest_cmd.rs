@@ -110,11 +110,12 @@ pub fn run(global: &Global, args: &IngestArgs) -> Result<u8> {
         }
         Ok(())
     })?;
-    let changed = save_changed(&session, &mut detector, &now)?;
+    let mut changed = save_changed(&session, &mut detector, &now)?;
     let credentials = detector.credentials();
     let (_, baselines) = detector.finish();
     save_baselines(&session, &baselines, &now)?;
     session.commit()?;
+    detect_cmd::link_to_inventory(global, &mut changed)?;
     if let Some(file) = &args.analysis.blocklist {
         detect_cmd::write_blocklist(file, args.analysis.blocklist_format, &changed, &baselines)?;
     }

@@ -647,6 +647,50 @@ fn okta_event(n: usize, published: &str, token: &str, ip: &str, agent: &str) -> 
     })
 }
 
+/// The join nobody else makes: an alert on a token names the inventory's record of it, with
+/// its owner and the vendor that holds it.
+#[test]
+fn detect_alerts_name_the_inventory_record_and_the_vendor_holding_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "00Tsvc0provision0001";
+    let tokens = json!([{"clientName": "Okta API", "created": "2024-01-01T00:00:00.000Z",
+        "expiresAt": "2024-08-01T00:00:00.000Z", "id": token, "lastUpdated": "2024-01-01T00:00:00.000Z",
+        "name": "moveworks-integration", "network": {"connection": "ANYWHERE"}, "tokenWindow": "P30D",
+        "userId": "00u5svcProvision01x7"}]);
+    let export = dir.path().join("okta-api-tokens.json");
+    std::fs::write(&export, tokens.to_string()).unwrap();
+    let imported = keywatch(&dir.path().join("data"))
+        .args(["inventory", "import", "--okta-org", "acme.okta.com"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+
+    let mut events: Vec<Value> =
+        (0..12).map(|i| okta_event(i, &format!("2024-05-06T09:{i:02}:00.000Z"), token, OKTA_IP, OKTA_AGENT)).collect();
+    events.push(okta_event(12, "2024-05-06T14:21:09.000Z", token, "198.51.100.77", BROWSER));
+    let other = "00Tnot0in0inventory1";
+    events
+        .extend((20..32).map(|i| okta_event(i, &format!("2024-05-06T10:{i:02}:00.000Z"), other, OKTA_IP, OKTA_AGENT)));
+    events.push(okta_event(40, "2024-05-06T14:22:09.000Z", other, "198.51.100.77", BROWSER));
+    let file = dir.path().join("okta-system-log.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&events).unwrap()).unwrap();
+
+    let (code, report, stderr) = detect_json(dir.path(), [&file]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let network = find(&report, "new_network", token);
+    let inventory = &network["inventory"];
+    assert_eq!(inventory["platform"], "okta", "{network:#}");
+    assert_eq!(inventory["name"], "moveworks-integration");
+    assert_eq!(inventory["status"], "active");
+    assert!(
+        inventory["vendors"].as_array().unwrap().iter().any(|v| v.as_str().unwrap().contains("Moveworks")),
+        "{inventory}"
+    );
+    // A credential the inventory does not hold has no such field.
+    assert!(find(&report, "new_network", other).get("inventory").is_none());
+}
+
 /// One line of GitHub audit log streaming: an action of a fine-grained token.
 fn github_event(id: &str, ms: i64, token: u64, ip: &str, agent: &str, action: &str) -> Value {
     json!({"@timestamp": ms, "_document_id": id, "action": action, "actor": "ci-builder", "actor_id": 88112233,
