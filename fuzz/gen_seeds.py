@@ -420,8 +420,9 @@ CLOUDTRAIL_ESCAPES = (b'{"eventTime":"2024-05-02T11:00:03Z","eventSource":"secre
 # fast path skips them unchecked), a record and identity as arrays one element short of the
 # fields a derived struct would take from a sequence.
 CLOUDTRAIL_NEAR_MISS = {
-    "skipped-members.json": (b'{"eventTime":"2024-05-02T11:00:03Z","eventSource":"s3.amazonaws.com","eventName":"GetObject",'
-                             b'"note":"\ud83d\ude00","bytes":1e300,"deep":' + b"[" * 100 + b"]" * 100
+    "skipped-members.json": (b'{"eventTime":"2024-05-02T11:00:03Z","eventSource":"s3.amazonaws.com",'
+                             b'"eventName":"GetObject","note":"\\ud83d\\ude00","bytes":1e300,"deep":'
+                             + b"[" * 100 + b"]" * 100
                              + b',"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","n":-1e-300}}\n'),
     "array-record.json": compact(["2024-05-02T11:00:03Z", None, "s3.amazonaws.com", "GetObject", "e1", "1.2.3.4",
                                   "ua", None, "true", ["IAMUser", "arn:aws:iam::1:user/a", "AKIAEXAMPLE", None]]),
@@ -482,8 +483,8 @@ def log_dispatch_seeds(data):
         compact(CLOUDTRAIL_HAND["update-access-key.json"]), b"", compact(okta) + b"\r", compact(github),
         compact({"Records": [CLOUDTRAIL_HAND["wrong-types.json"], google]}),
         compact({"data": {"events": [{"eventType": "user.session.start", "published": "2024-05-02T11:00:03Z"}]}}),
-        compact({"CloudTrailEvent": compact(inner).decode()}), compact([[jira], [vault[5]]]), b"  ", b"42", b'"text"', b'{"eventName": ', b"{}",
-        compact({"unknown": True}), CLOUDTRAIL_ESCAPES.strip(),
+        compact({"CloudTrailEvent": compact(inner).decode()}), compact([[jira], [vault[5]]]),
+        b"  ", b"42", b'"text"', b'{"eventName": ', b"{}", compact({"unknown": True}), CLOUDTRAIL_ESCAPES.strip(),
     ]
     seeds["mixed.jsonl"] = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
     seeds["multi-member.gz"] = gz_members(compact(okta) + b"\n", compact(github) + b"\n")
