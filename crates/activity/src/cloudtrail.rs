@@ -359,6 +359,33 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     }
 }
 
+/// A struct read only from a JSON object: serde's derived structs also accept an array of
+/// the fields in order, which the slow path rightly refuses.
+struct MapOnly<T>(T);
+
+impl<T> std::ops::Deref for MapOnly<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(MapOnly)
+    }
+}
+
 #[derive(Deserialize)]
 struct FastRecord<'a> {
     #[serde(rename = "eventTime", borrow)]
@@ -380,15 +407,15 @@ struct FastRecord<'a> {
     #[serde(rename = "readOnly", default, borrow)]
     read_only: Loose<'a>,
     #[serde(rename = "userIdentity", borrow)]
-    user_identity: Option<FastIdentity<'a>>,
+    user_identity: Option<MapOnly<FastIdentity<'a>>>,
     #[serde(rename = "requestParameters", default, borrow)]
-    request_parameters: Option<FastParameters<'a>>,
+    request_parameters: Option<MapOnly<FastParameters<'a>>>,
     #[serde(default, borrow)]
-    resources: Option<Vec<FastResource<'a>>>,
+    resources: Option<Vec<MapOnly<FastResource<'a>>>>,
     #[serde(rename = "responseElements", default, borrow)]
-    response_elements: Option<FastResponse<'a>>,
+    response_elements: Option<MapOnly<FastResponse<'a>>>,
     #[serde(rename = "additionalEventData", default, borrow)]
-    additional: Option<FastAdditional<'a>>,
+    additional: Option<MapOnly<FastAdditional<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -414,13 +441,13 @@ struct FastIdentity<'a> {
     #[serde(rename = "invokedBy", borrow)]
     invoked_by: Option<Cow<'a, str>>,
     #[serde(rename = "sessionContext", borrow)]
-    session_context: Option<FastSessionContext<'a>>,
+    session_context: Option<MapOnly<FastSessionContext<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct FastSessionContext<'a> {
     #[serde(rename = "sessionIssuer", borrow)]
-    session_issuer: Option<FastIssuer<'a>>,
+    session_issuer: Option<MapOnly<FastIssuer<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -466,7 +493,7 @@ struct FastParameters<'a> {
 pub fn fast_event(line: &[u8], raw: RawRef) -> Option<Event> {
     // One UTF-8 check of the whole line is cheaper than serde_json's check of every string.
     let text = std::str::from_utf8(line).ok()?;
-    let record: FastRecord = serde_json::from_str(text).ok()?;
+    let MapOnly(record): MapOnly<FastRecord> = serde_json::from_str(text).ok()?;
     record.event_source.as_ref()?;
     record.event_name.as_ref()?;
     let identity = record.user_identity.as_ref();
