@@ -55,15 +55,19 @@ def invictus(keywatch, extra, unsigned):
     for k in attack:
         techniques[labels[k]["reason"].split("=")[-1]].add(k)
     covered, with_attack, benign_only, benign_kinds = set(), 0, 0, collections.Counter()
+    kinds_of = collections.defaultdict(set)
     for a in result["alerts"]:
         evidence = set(a["evidence"])
+        for e in evidence & attack:
+            kinds_of[e].add(a["kind"])
         if evidence & attack:
             with_attack += 1
         else:
             benign_only += 1
             benign_kinds[a["kind"]] += 1
         covered |= evidence & attack
-    return result, techniques, covered, with_attack, benign_only, benign_kinds
+    by_technique = {t: sorted(set().union(*(kinds_of[e] for e in ids))) for t, ids in techniques.items()}
+    return result, techniques, covered, with_attack, benign_only, benign_kinds, by_technique
 
 
 def honeybucket_lines(tmp):
@@ -101,7 +105,8 @@ def main():
         return
     print(f"keywatch: {keywatch} {' '.join(extra)}\n")
     for unsigned in (False, True):
-        result, techniques, covered, with_attack, benign_only, benign_kinds = invictus(keywatch, extra, unsigned)
+        result, techniques, covered, with_attack, benign_only, benign_kinds, by_technique = invictus(
+            keywatch, extra, unsigned)
         name = "invictus-aws-stratus" + (", unsigned (no attack-tool user agent)" if unsigned else "")
         alerted = sum(1 for t, ids in techniques.items() if ids & covered and not t.startswith("unknown"))
         total = sum(1 for t in techniques if not t.startswith("unknown"))
@@ -111,9 +116,9 @@ def main():
               f"({', '.join(f'{k} {v}' for k, v in benign_kinds.most_common())})")
         print(f"- techniques alerted: {alerted} of {total}; attack events in evidence: {len(covered)} of "
               f"{sum(len(v) for v in techniques.values())}\n")
-        print("| technique | attack events in alerts |\n|---|---|")
+        print("| technique | attack events in alerts | by |\n|---|---|---|")
         for t, ids in sorted(techniques.items()):
-            print(f"| {t} | {len(ids & covered)}/{len(ids)} |")
+            print(f"| {t} | {len(ids & covered)}/{len(ids)} | {', '.join(by_technique[t])} |")
         print()
     exfil = run(keywatch, glob.glob(f"{DATA}/otrf-ec2-proxy-s3-exfil/*.json"), extra)
     print("## otrf-ec2-proxy-s3-exfil\n")
