@@ -6,7 +6,10 @@
 //! Two paths give the same result: [`fast_event`] deserialises a line straight into borrowed
 //! fields, skipping the rest of the record, and [`to_event`] works on a parsed
 //! [`serde_json::Value`] and words every problem. Anything the fast path does not accept (a
-//! wrong type, a wrapper, another platform) goes to the slow path, which decides.
+//! wrong type, a wrapper, another platform) goes to the slow path, which decides. In fields it
+//! does not read, the fast path accepts what the JSON grammar allows and `Value` refuses (a
+//! lone surrogate escape, a number beyond f64, nesting past 128): such a record is read, not
+//! lost.
 
 use crate::fields::{opt_str, type_name, Vocabulary};
 use std::borrow::Cow;

@@ -114,6 +114,9 @@ impl Splitter<'_> {
             match b {
                 b'\n' => self.line += 1,
                 b' ' | b'\t' | b'\r' => {}
+                b'"' if depth == 0 => {
+                    return Err((self.line, "invalid JSON: a string outside a document".into()));
+                }
                 b'"' => {
                     self.in_string = true;
                     if depth == 1 && self.stack[0] == b'{' && self.expect_key {
@@ -285,6 +288,9 @@ mod tests {
         assert!(err.unwrap_err().1.contains("unexpected ']'"));
         let (_, err) = records("[1] x");
         assert!(err.unwrap_err().1.contains("outside a document"));
+        let (r, err) = records("[{\"a\": 1}] \"oops\" [{\"b\": 2}]");
+        assert_eq!(r, ["{\"a\": 1}"]);
+        assert!(err.unwrap_err().1.contains("a string outside a document"));
         let (_, err) = records(&"[".repeat(600));
         assert!(err.unwrap_err().1.contains("nested"));
     }

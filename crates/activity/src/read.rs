@@ -308,10 +308,13 @@ pub fn decompressed_size(path: &Path) -> anyhow::Result<u64> {
 /// The reader thread: decompresses, tells lines from a document, and cuts batches.
 fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) -> anyhow::Result<Split> {
     let count = Rc::new(Cell::new(0u64));
-    let mut raw = BufReader::with_capacity(256 * 1024, Counting { inner: input, count: count.clone() });
-    let head = raw.fill_buf().with_context(|| format!("{display}: read error"))?;
+    let mut counted = Counting { inner: input, count: count.clone() };
+    // The first 64 KiB, however the input hands them over (a pipe may give one byte at a time).
+    let mut head = Vec::new();
+    (&mut counted).take(64 * 1024).read_to_end(&mut head).with_context(|| format!("{display}: read error"))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let binary = !gzip && head.iter().take(64 * 1024).any(|&b| b == 0);
+    let binary = !gzip && head.contains(&0);
+    let raw = BufReader::with_capacity(256 * 1024, Cursor::new(head).chain(counted));
     let mut reader: Box<dyn BufRead + '_> = if gzip {
         Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(raw)))
     } else {
@@ -349,11 +352,15 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
         } else {
             // A damaged first line (a file cut at the front) in JSON lines, or a pretty-printed
             // document: the next line tells.
+            // A first line that stops where a document goes on (`{"items": [`) is a document.
+            let opens =
+                buffered[first..].trim_ascii_end().last().is_some_and(|b| matches!(b, b'{' | b'[' | b',' | b':'));
             let second = next_content_line(&mut reader, &mut buffered, MAX_LINE as u64).ok().flatten();
-            let second_is_json = second.is_some_and(|start| {
-                let line = buffered[start..].trim_ascii();
-                line.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok()
-            });
+            let second_is_json = !opens
+                && second.is_some_and(|start| {
+                    let line = buffered[start..].trim_ascii();
+                    line.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok()
+                });
             if !second_is_json && !starts_object {
                 return Err(anyhow!(
                     "{display}: not a JSON log (text that is not JSON; expected JSON lines or a JSON document)"

@@ -390,3 +390,41 @@ fn broken_record_inside_a_document_costs_only_itself() {
     assert_eq!(errors[0].record, 2);
     assert!(errors[0].message.contains("invalid JSON"), "{}", errors[0].message);
 }
+
+/// A reader that hands over one byte per call, as a slow pipe may.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.is_empty()) {
+            (Some((&b, rest)), false) => {
+                buf[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+#[test]
+fn gzip_arriving_a_byte_at_a_time_is_still_gzip() {
+    let data = gzip(records_file().as_bytes());
+    let (mut events, mut errors) = (Vec::new(), Vec::new());
+    let stats = read(Trickle(&data), "pipe", &Sources::default(), &mut (|e| events.push(e), |e| errors.push(e)));
+    assert_eq!(stats.unwrap().events, 3, "{errors:?}");
+    check_three(&events);
+}
+
+/// A pretty-printed object whose second line happens to be a whole record is one document,
+/// not JSON lines with a broken first line.
+#[test]
+fn pretty_printed_object_with_a_whole_record_on_its_second_line() {
+    let record = iam_user_event().to_string();
+    let text = format!("{{\"wrapped\":\n{record}\n}}\n");
+    let (res, events, errors) = collect(text.as_bytes());
+    assert_eq!(res.unwrap().events, 0);
+    assert!(events.is_empty());
+    assert_eq!(errors.len(), 1, "one record, not recognised: {errors:?}");
+    assert!(errors[0].message.contains("unrecognised record"), "{}", errors[0].message);
+}
