@@ -19,7 +19,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Cursor, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{anyhow, Context as _};
@@ -76,6 +76,8 @@ pub trait Sink {
     /// "the first fraction of the input"; see [`decompressed_size`].
     fn event(&mut self, event: Event, position: u64);
     fn error(&mut self, error: ReadError);
+    /// The events and errors that follow come from input `index` of [`read_files`].
+    fn file(&mut self, _index: usize) {}
 }
 
 impl<F: FnMut(Event), G: FnMut(ReadError)> Sink for (F, G) {
@@ -106,8 +108,17 @@ enum Format {
 
 /// Reads one file, plain or gzip.
 pub fn read_file(path: &Path, sources: &Sources, sink: &mut dyn Sink) -> anyhow::Result<ReadStats> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    read(file, &path.display().to_string(), sources, sink)
+    read_files(&[path.to_path_buf()], sources, sink).pop().expect("one result per file")
+}
+
+/// Reads files in order through one pipeline, so that the reader thread decompresses and
+/// splits the next file while workers parse the last (S3 delivers CloudTrail in thousands of
+/// small files). Returns what each file gave, or why it could not be read; the sink hears
+/// [`Sink::file`] before each file's events.
+pub fn read_files(paths: &[PathBuf], sources: &Sources, sink: &mut dyn Sink) -> Vec<anyhow::Result<ReadStats>> {
+    let inputs = paths.iter().map(|p| Input::File(p.clone())).collect();
+    let displays: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    run(inputs, &displays, sources, sink)
 }
 
 /// Reads from any reader, `display` naming it in errors.
@@ -117,18 +128,39 @@ pub fn read(
     sources: &Sources,
     sink: &mut dyn Sink,
 ) -> anyhow::Result<ReadStats> {
+    let displays = [display.to_string()];
+    run(vec![Input::Reader(Box::new(input))], &displays, sources, sink).pop().expect("one result per input")
+}
+
+enum Input<'r> {
+    File(PathBuf),
+    Reader(Box<dyn Read + Send + 'r>),
+}
+
+fn run(
+    inputs: Vec<Input<'_>>,
+    displays: &[String],
+    sources: &Sources,
+    sink: &mut dyn Sink,
+) -> Vec<anyhow::Result<ReadStats>> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
     std::thread::scope(|scope| {
         let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(workers * 2);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<Parsed>(workers * 2);
-        let producer = scope.spawn(move || split(input, display, batch_tx));
+        scope.spawn(move || produce(inputs, displays, batch_tx));
         for _ in 0..workers {
             let (batch_rx, done_tx) = (batch_rx.clone(), done_tx.clone());
             scope.spawn(move || {
-                let mut parser = Parser::new(sources, display);
+                let mut parser = Parser::new(sources, "");
+                let mut file = usize::MAX;
                 for batch in batch_rx {
+                    if batch.file != file {
+                        // Each input is recognised afresh.
+                        file = batch.file;
+                        parser = Parser::new(sources, &displays[file]);
+                    }
                     let outs = parser.batch(&batch);
-                    let parsed = Parsed { seq: batch.seq, outs };
+                    let parsed = Parsed { seq: batch.seq, file: batch.file, outs, end: batch.end };
                     if done_tx.send(parsed).is_err() {
                         return;
                     }
@@ -137,32 +169,61 @@ pub fn read(
         }
         drop((batch_rx, done_tx));
 
-        let mut delivery = Delivery { display, sink, records: 0, events: 0, errors: 0 };
+        let mut results: Vec<Option<anyhow::Result<ReadStats>>> = displays.iter().map(|_| None).collect();
+        let mut delivery = Delivery { file: usize::MAX, display: "", sink, records: 0, events: 0, errors: 0 };
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
         for parsed in done_rx {
             pending.insert(parsed.seq, parsed);
             while let Some(parsed) = pending.remove(&next) {
-                delivery.deliver(parsed);
                 next += 1;
+                if parsed.file != delivery.file {
+                    delivery.start(parsed.file, &displays[parsed.file]);
+                }
+                let end = delivery.deliver(parsed);
+                if let Some((file, end)) = end {
+                    results[file] = Some(delivery.finish(end));
+                }
             }
         }
-        let split = producer.join().map_err(|_| anyhow!("{display}: reader thread panicked"))??;
-        if let Some((line, message)) = split.fatal {
-            if delivery.records == 0 {
-                return Err(anyhow!("{display}: {message}"));
-            }
-            delivery.problem(line, delivery.records + 1, format!("{message}; rest of the file skipped"));
-        }
-        Ok(ReadStats { events: delivery.events, errors: delivery.errors, bytes: split.bytes })
+        results
+            .into_iter()
+            .zip(displays)
+            .map(|(r, display)| r.unwrap_or_else(|| Err(anyhow!("{display}: reader thread stopped"))))
+            .collect()
     })
+}
+
+/// The reader thread: every input in turn, each ended by a batch that carries how it ended.
+fn produce(inputs: Vec<Input<'_>>, displays: &[String], tx: crossbeam_channel::Sender<Batch>) {
+    let mut batcher = Batcher { tx, batch: Batch::new(0, 0), closed: false };
+    for (file, input) in inputs.into_iter().enumerate() {
+        let display = &displays[file];
+        batcher.batch.file = file;
+        let result = match input {
+            Input::File(path) => match std::fs::File::open(&path) {
+                Ok(f) => split(f, display, &mut batcher),
+                Err(e) => Err(anyhow!("cannot open {display}: {e}")),
+            },
+            Input::Reader(reader) => split(reader, display, &mut batcher),
+        };
+        batcher.batch.end = Some(result);
+        batcher.flush();
+        if batcher.closed {
+            return;
+        }
+    }
 }
 
 /// Records of one batch: their bytes, one after another.
 struct Batch {
     seq: u64,
+    /// Which input they come from.
+    file: usize,
     data: Vec<u8>,
     items: Vec<Item>,
+    /// The last batch of an input: how reading it ended.
+    end: Option<anyhow::Result<Split>>,
 }
 
 struct Item {
@@ -177,7 +238,9 @@ struct Item {
 
 struct Parsed {
     seq: u64,
+    file: usize,
     outs: Vec<Out>,
+    end: Option<anyhow::Result<Split>>,
 }
 
 enum Out {
@@ -189,8 +252,9 @@ enum Out {
     },
 }
 
-/// Hands parsed records to the sink in order, numbering them.
+/// Hands parsed records to the sink in order, numbering them per input.
 struct Delivery<'a, 's> {
+    file: usize,
     display: &'a str,
     sink: &'s mut dyn Sink,
     records: u64,
@@ -198,8 +262,15 @@ struct Delivery<'a, 's> {
     errors: u64,
 }
 
-impl Delivery<'_, '_> {
-    fn deliver(&mut self, parsed: Parsed) {
+impl<'a> Delivery<'a, '_> {
+    fn start(&mut self, file: usize, display: &'a str) {
+        (self.file, self.display) = (file, display);
+        (self.records, self.events, self.errors) = (0, 0, 0);
+        self.sink.file(file);
+    }
+
+    /// Delivers a batch; returns how its input ended when it was the last.
+    fn deliver(&mut self, parsed: Parsed) -> Option<(usize, anyhow::Result<Split>)> {
         for out in parsed.outs {
             self.records += 1;
             match out {
@@ -211,6 +282,19 @@ impl Delivery<'_, '_> {
                 Out::Error { line, message } => self.problem(line, self.records, message),
             }
         }
+        parsed.end.map(|end| (parsed.file, end))
+    }
+
+    /// What an input gave, once its last batch is delivered.
+    fn finish(&mut self, end: anyhow::Result<Split>) -> anyhow::Result<ReadStats> {
+        let split = end?;
+        if let Some((line, message)) = split.fatal {
+            if self.records == 0 {
+                return Err(anyhow!("{}: {message}", self.display));
+            }
+            self.problem(line, self.records + 1, format!("{message}; rest of the file skipped"));
+        }
+        Ok(ReadStats { events: self.events, errors: self.errors, bytes: split.bytes })
     }
 
     fn problem(&mut self, line: u64, record: u64, message: String) {
@@ -268,11 +352,12 @@ impl Batcher {
     }
 
     fn flush(&mut self) {
-        if self.batch.items.is_empty() {
+        if self.batch.items.is_empty() && self.batch.end.is_none() {
             return;
         }
         let seq = self.batch.seq;
-        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1));
+        let file = self.batch.file;
+        let batch = std::mem::replace(&mut self.batch, Batch::new(seq + 1, file));
         if self.tx.send(batch).is_err() {
             self.closed = true;
         }
@@ -280,8 +365,8 @@ impl Batcher {
 }
 
 impl Batch {
-    fn new(seq: u64) -> Batch {
-        Batch { seq, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new() }
+    fn new(seq: u64, file: usize) -> Batch {
+        Batch { seq, file, data: Vec::with_capacity(BATCH_BYTES + 64 * 1024), items: Vec::new(), end: None }
     }
 }
 
@@ -306,7 +391,7 @@ pub fn decompressed_size(path: &Path) -> anyhow::Result<u64> {
 }
 
 /// The reader thread: decompresses, tells lines from a document, and cuts batches.
-fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) -> anyhow::Result<Split> {
+fn split(input: impl Read, display: &str, batcher: &mut Batcher) -> anyhow::Result<Split> {
     let count = Rc::new(Cell::new(0u64));
     let mut counted = Counting { inner: input, count: count.clone() };
     // The first 64 KiB, however the input hands them over (a pipe may give one byte at a time).
@@ -320,7 +405,6 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
     } else {
         Box::new(raw)
     };
-    let mut batcher = Batcher { tx, batch: Batch::new(0), closed: false };
     let read_error = |e: std::io::Error| format!("read error{}: {e}", if gzip { " (gzip)" } else { "" });
     if binary {
         return Err(anyhow!("{display}: not a JSON log (binary data, or text in UTF-16)"));
@@ -356,26 +440,31 @@ fn split(input: impl Read, display: &str, tx: crossbeam_channel::Sender<Batch>) 
             let opens =
                 buffered[first..].trim_ascii_end().last().is_some_and(|b| matches!(b, b'{' | b'[' | b',' | b':'));
             let second = next_content_line(&mut reader, &mut buffered, MAX_LINE as u64).ok().flatten();
-            let second_is_json = !opens
-                && second.is_some_and(|start| {
-                    let line = buffered[start..].trim_ascii();
-                    line.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok()
-                });
+            let is_record = |buffered: &[u8], start: usize| {
+                let line = buffered[start..].trim_ascii();
+                line.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(line).is_ok()
+            };
+            let second_is_json = second.is_some_and(|start| is_record(&buffered, start));
             if !second_is_json && !starts_object {
                 return Err(anyhow!(
                     "{display}: not a JSON log (text that is not JSON; expected JSON lines or a JSON document)"
                 ));
             }
-            !second_is_json
+            if second_is_json && opens {
+                // `{"wrapped":` then a record: JSON lines go on with records, a document does not.
+                let third = next_content_line(&mut reader, &mut buffered, MAX_LINE as u64).ok().flatten();
+                third.is_some_and(|start| !is_record(&buffered, start))
+            } else {
+                !second_is_json
+            }
         }
     };
     let rest = Cursor::new(buffered).chain(reader);
     let fatal = if document {
-        split_documents(BufReader::with_capacity(256 * 1024, rest), &mut batcher)
+        split_documents(BufReader::with_capacity(256 * 1024, rest), batcher)
     } else {
-        split_lines(rest, &mut batcher).map_err(|(line, e)| (line, read_error(e))).err()
+        split_lines(rest, batcher).map_err(|(line, e)| (line, read_error(e))).err()
     };
-    batcher.flush();
     Ok(Split { bytes: count.get(), fatal })
 }
 

@@ -163,6 +163,8 @@ pub fn read_all(
         on_event: &'f mut dyn FnMut(Event, Option<bool>) -> Result<()>,
         errors: &'f mut Vec<ReadError>,
         failed: Option<anyhow::Error>,
+        /// Where each file starts in the whole input, for the training fraction.
+        starts: Vec<u64>,
         offset: u64,
         cutoff: Option<f64>,
     }
@@ -179,16 +181,19 @@ pub fn read_all(
         fn error(&mut self, error: ReadError) {
             self.errors.push(error);
         }
+        fn file(&mut self, index: usize) {
+            self.offset = self.starts[index];
+        }
     }
     let mut summary = ReadSummary::default();
     let cutoff = analysis.train_fraction.map(|f| f * inputs.total() as f64);
-    let mut offset = 0;
-    for (file, size) in inputs.files.iter().zip(&inputs.sizes) {
-        let mut feed = Feed { on_event, errors: &mut summary.errors, failed: None, offset, cutoff };
-        let result = read::read_file(file, &analysis.sources, &mut feed);
-        if let Some(e) = feed.failed {
-            return Err(e);
-        }
+    let starts = inputs.sizes.iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size))).collect();
+    let mut feed = Feed { on_event, errors: &mut summary.errors, failed: None, starts, offset: 0, cutoff };
+    let results = read::read_files(&inputs.files, &analysis.sources, &mut feed);
+    if let Some(e) = feed.failed {
+        return Err(e);
+    }
+    for (file, result) in inputs.files.iter().zip(results) {
         match result {
             Ok(stats) => {
                 summary.events += stats.events;
@@ -203,7 +208,6 @@ pub fn read_all(
                 summary.errors.push(ReadError { file: display, line: 0, record: 0, message });
             }
         }
-        offset += size;
     }
     if !inputs.files.is_empty() && summary.unreadable == inputs.files.len() {
         for e in &summary.errors {
