@@ -251,12 +251,13 @@ fn follow(global: &Global, args: &IngestArgs, analysis: &Analysis) -> Result<u8>
             }
             partial.clear();
         }
-        let changed = save_changed(&session, &mut detector, &now)?;
+        let mut changed = save_changed(&session, &mut detector, &now)?;
         if seen > 0 {
             save_baselines(&session, &detector.take_touched_baselines(), &now)?;
             commits += 1;
         }
         session.commit()?;
+        detect_cmd::link_to_inventory(global, &mut changed)?;
         for alert in &changed {
             found = true;
             match format {

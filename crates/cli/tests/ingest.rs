@@ -432,3 +432,33 @@ fn ingest_follow_reads_the_last_line_of_standard_input_without_a_newline() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     assert_eq!(rows(&data), (13, 1, 2));
 }
+
+/// Alerts printed while following also name the inventory's record of the key.
+#[test]
+fn ingest_follow_alerts_name_the_inventory_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = dir.path().join("list-access-keys.json");
+    let export = json!({"AccessKeyMetadata": [{"UserName": "ci-deployer", "AccessKeyId": CI_KEY,
+        "Status": "Active", "CreateDate": "2023-06-01T12:05:00Z"}], "IsTruncated": false});
+    std::fs::write(&keys, export.to_string()).unwrap();
+    let imported = keywatch(&data).args(["inventory", "import"]).arg(&keys).output().unwrap();
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+
+    let mut records = ci_calls(12);
+    records.push(laptop("laptop-1", "2024-05-01T11:00:00Z"));
+    let out = keywatch(&data)
+        .args(["ingest", "--follow", "-", "--format", "jsonl"])
+        .write_stdin(lines_of(&records))
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let alerts: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!alerts.is_empty());
+    for alert in &alerts {
+        assert_eq!(alert["inventory"]["platform"], "aws", "{alert:#}");
+        assert_eq!(alert["inventory"]["status"], "active", "{alert:#}");
+    }
+}
