@@ -460,7 +460,7 @@ fn not_permitted(name: &str, stderr: &[u8]) -> bool {
     let text = String::from_utf8_lossy(stderr);
     let refused = ["Operation not permitted", "Permission denied", "must be root"].iter().any(|m| text.contains(m));
     if refused && required() {
-        panic!("{name} may not run here ({}) and KEYWATCH_REQUIRE_TOOLS is set (.ci/test runs as root)", text.trim());
+        panic!("{name} may not run here ({}) and KEYWATCH_REQUIRE_TOOLS is set (.ci/run runs as root)", text.trim());
     }
     if refused {
         eprintln!("NOTE: {name} may not run here ({}): firewall syntax not validated", text.trim());
@@ -468,14 +468,18 @@ fn not_permitted(name: &str, stderr: &[u8]) -> bool {
     refused
 }
 
-/// Set by `.ci/test`, which installs the tools: there a missing tool is a failure.
+/// Set by the test command of README.md and `.ci/run`, after `.ci/setup-test-tools.sh` installed the
+/// tools: there a missing tool is a failure.
 fn required() -> bool {
     std::env::var_os("KEYWATCH_REQUIRE_TOOLS").is_some_and(|v| v == "1")
 }
 
 fn tool_missing(name: &str, err: &std::io::Error) -> bool {
     if err.kind() == std::io::ErrorKind::NotFound {
-        assert!(!required(), "{name} is not installed and KEYWATCH_REQUIRE_TOOLS is set: .ci/test installs it");
+        assert!(
+            !required(),
+            "{name} is not installed and KEYWATCH_REQUIRE_TOOLS is set: .ci/setup-test-tools.sh installs it"
+        );
         eprintln!("NOTE: {name} is not installed: firewall syntax not validated by {name} (apt-get install nftables iptables)");
         true
     } else {
