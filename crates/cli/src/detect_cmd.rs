@@ -77,6 +77,8 @@ pub struct DetectArgs {
 pub struct Analysis {
     pub options: Options,
     pub sources: Sources,
+    /// The store, when the data directory has one: revoked credentials and alert links.
+    pub inventory: Option<Store>,
     pub enricher: Option<Enricher>,
     pub train_fraction: Option<f64>,
 }
@@ -101,7 +103,12 @@ impl Analysis {
         if let Some(file) = &args.revoked {
             options.revoked.extend(read_revoked(file)?);
         }
-        options.revoked.extend(revoked_in_inventory(global)?);
+        let dir = global.data_dir();
+        let inventory =
+            if dir.join(keywatch_store::DATABASE_FILE).exists() { Some(Store::open_in(&dir)?) } else { None };
+        if let Some(store) = &inventory {
+            options.revoked.extend(revoked_in_inventory(store)?);
+        }
         let mut allow = AllowList::default();
         for network in &detect.allow_networks {
             allow.add_network(network).map_err(|e| anyhow::anyhow!("[detect] allow_networks: {e}"))?;
@@ -115,7 +122,7 @@ impl Analysis {
         }
         let databases: Vec<PathBuf> = detect.ip_databases.iter().chain(&args.ip_databases).cloned().collect();
         let enricher = if databases.is_empty() { None } else { Some(Enricher::open(&databases)?) };
-        Ok(Analysis { options, sources, enricher, train_fraction: args.train_fraction })
+        Ok(Analysis { options, sources, inventory, enricher, train_fraction: args.train_fraction })
     }
 }
 
@@ -239,7 +246,9 @@ pub fn run(global: &Global, args: &DetectArgs) -> Result<u8> {
     })?;
     let credentials = detector.credentials();
     let (mut alerts, baselines) = detector.finish();
-    link_to_inventory(global, &mut alerts)?;
+    if let Some(store) = &analysis.inventory {
+        link_to_inventory(store, &mut alerts)?;
+    }
     if let Some(file) = &args.analysis.blocklist {
         write_blocklist(file, args.analysis.blocklist_format, &alerts, &baselines)?;
     }
@@ -359,13 +368,8 @@ fn error_json(e: &ReadError) -> serde_json::Value {
 }
 
 /// Adds to each alert what the inventory knows of its credential: owner, status, and the
-/// vendors that hold it. Nothing when there is no store.
-pub fn link_to_inventory(global: &Global, alerts: &mut [Alert]) -> Result<()> {
-    let dir = global.data_dir();
-    if alerts.is_empty() || !dir.join(keywatch_store::DATABASE_FILE).exists() {
-        return Ok(());
-    }
-    let store = Store::open_in(&dir)?;
+/// vendors that hold it.
+pub fn link_to_inventory(store: &Store, alerts: &mut [Alert]) -> Result<()> {
     let mut known: HashMap<String, Option<InventoryLink>> = HashMap::new();
     for alert in alerts.iter_mut() {
         if !known.contains_key(&alert.credential) {
@@ -499,12 +503,7 @@ fn read_revoked(file: &Path) -> Result<HashMap<String, Option<i64>>> {
 
 /// Deleted and revoked credentials of the inventory with a platform handle (an access key id,
 /// a token id), and when they went.
-fn revoked_in_inventory(global: &Global) -> Result<HashMap<String, Option<i64>>> {
-    let dir = global.data_dir();
-    if !dir.join(keywatch_store::DATABASE_FILE).exists() {
-        return Ok(HashMap::new());
-    }
-    let store = Store::open_in(&dir)?;
+fn revoked_in_inventory(store: &Store) -> Result<HashMap<String, Option<i64>>> {
     let mut revoked = HashMap::new();
     for status in [CredentialStatus::Deleted, CredentialStatus::Revoked] {
         let filter = CredentialFilter { status: Some(status), ..CredentialFilter::default() };

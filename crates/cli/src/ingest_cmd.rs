@@ -115,7 +115,7 @@ pub fn run(global: &Global, args: &IngestArgs) -> Result<u8> {
     let (_, baselines) = detector.finish();
     save_baselines(&session, &baselines, &now)?;
     session.commit()?;
-    detect_cmd::link_to_inventory(global, &mut changed)?;
+    detect_cmd::link_to_inventory(&store, &mut changed)?;
     if let Some(file) = &args.analysis.blocklist {
         detect_cmd::write_blocklist(file, args.analysis.blocklist_format, &changed, &baselines)?;
     }
@@ -257,7 +257,7 @@ fn follow(global: &Global, args: &IngestArgs, analysis: &Analysis) -> Result<u8>
             commits += 1;
         }
         session.commit()?;
-        detect_cmd::link_to_inventory(global, &mut changed)?;
+        detect_cmd::link_to_inventory(&store, &mut changed)?;
         for alert in &changed {
             found = true;
             match format {
