@@ -846,8 +846,7 @@ impl Gather<'_, '_> {
         explain: impl FnOnce() -> String,
     ) {
         let e = self.e;
-        let seen = Seen { time: e.time, evidence: String::new(), ip: None, user_agent: None };
-        let draft = self.draft(kind, subject, severity, &seen, explain);
+        let draft = self.draft(kind, subject, severity, e.time, explain);
         if let Some(ip) = &e.source_ip {
             insert_indicator(&mut draft.ips, ip);
         }
@@ -871,7 +870,7 @@ impl Gather<'_, '_> {
         seen: &Seen,
         explain: impl FnOnce() -> String,
     ) {
-        let draft = self.draft(kind, subject, severity, seen, explain);
+        let draft = self.draft(kind, subject, severity, seen.time, explain);
         if let Some(ip) = &seen.ip {
             insert_indicator(&mut draft.ips, ip);
             if let Ok(addr) = ip.parse::<IpAddr>() {
@@ -891,7 +890,7 @@ impl Gather<'_, '_> {
         kind: &'static str,
         subject: &str,
         severity: &'static str,
-        seen: &Seen,
+        time: i64,
         explain: impl FnOnce() -> String,
     ) -> &mut Draft {
         let e = self.e;
@@ -901,8 +900,8 @@ impl Gather<'_, '_> {
             severity,
             platform: e.platform.clone(),
             identity: self.identity.clone().unwrap_or_else(|| e.identity.clone()),
-            first: seen.time,
-            last: seen.time,
+            first: time,
+            last: time,
             count: 0,
             ips: BTreeSet::new(),
             networks: BTreeSet::new(),
@@ -913,8 +912,8 @@ impl Gather<'_, '_> {
         if severity_rank(severity) > severity_rank(draft.severity) {
             draft.severity = severity;
         }
-        draft.first = draft.first.min(seen.time);
-        draft.last = draft.last.max(seen.time);
+        draft.first = draft.first.min(time);
+        draft.last = draft.last.max(time);
         draft.count += 1;
         draft
     }

@@ -34,6 +34,20 @@ pub enum Category {
     Revocation,
 }
 
+impl Category {
+    /// The name it is serialised and stored under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::PrivilegeChange => "privilege_change",
+            Category::SecretRead => "secret_read",
+            Category::DefenceEvasion => "defence_evasion",
+            Category::ExposureChange => "exposure_change",
+            Category::LoginWithoutMfa => "login_without_mfa",
+            Category::Revocation => "revocation",
+        }
+    }
+}
+
 /// Where an event came from: the file and its line (1-based) or record number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RawRef {

@@ -6,8 +6,9 @@
 
 use anyhow::{Context, Result};
 use keywatch_model::event::{Event, Outcome};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
 use crate::Store;
 
@@ -107,8 +108,11 @@ pub fn dedupe_key(e: &Event) -> String {
                     None => hash.update([0]),
                 }
             }
-            let digest = hash.finalize();
-            format!("{}:sha256:{}", e.platform, digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            let mut key = format!("{}:sha256:", e.platform);
+            for b in hash.finalize() {
+                let _ = write!(key, "{b:02x}");
+            }
+            key
         }
     }
 }
@@ -126,7 +130,6 @@ impl ActivitySession<'_> {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
         };
-        let category = e.category.map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)));
         let inserted = stmt
             .execute(params![
                 dedupe_key(e),
@@ -144,7 +147,7 @@ impl ActivitySession<'_> {
                 outcome,
                 e.error,
                 e.read_only,
-                category.flatten(),
+                e.category.map(|c| c.as_str()),
                 e.raw.file,
                 e.raw.line as i64,
                 e.raw.record as i64,
@@ -179,10 +182,8 @@ impl ActivitySession<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Adds or replaces an alert; says whether it is new.
-    pub fn save_alert(&self, alert: &StoredAlert, now: &str) -> Result<bool> {
-        let existed: Option<i64> =
-            self.tx.query_row("SELECT 1 FROM activity_alert WHERE id = ?1", [&alert.id], |r| r.get(0)).optional()?;
+    /// Adds or replaces an alert.
+    pub fn save_alert(&self, alert: &StoredAlert, now: &str) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO activity_alert (id, kind, severity, credential, first_seen, last_seen, data, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -199,7 +200,7 @@ impl ActivitySession<'_> {
             alert.data,
             now
         ])?;
-        Ok(existed.is_none())
+        Ok(())
     }
 
     pub fn commit(self) -> Result<()> {
